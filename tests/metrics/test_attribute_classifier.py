@@ -1,0 +1,150 @@
+"""AttributeClassifier: construction, input handling, save/load, and learning on real shapes."""
+
+import keras
+import numpy as np
+import pytest
+
+from tfcmgen.metrics import AttributeClassifier, attribute_accuracy, shapes_attribute_values
+
+VALUES = {"colour": ["red", "green", "blue"], "shape": ["circle", "square"]}
+
+
+def _tiny(**kwargs):
+    return AttributeClassifier(VALUES, image_size=16, width=4, feature_dim=8, **kwargs)
+
+
+def _images(n=6, size=16, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, size=(n, size, size, 3)).astype(np.uint8)
+
+
+def test_outputs_one_softmax_per_attribute_and_features_of_feature_dim():
+    classifier = _tiny()
+    probabilities = classifier.predict_probabilities(_images())
+    assert {k: v.shape for k, v in probabilities.items()} == {"colour": (6, 3), "shape": (6, 2)}
+    for p in probabilities.values():
+        np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-5)
+    predicted = classifier.predict_attributes(_images())
+    assert set(predicted["colour"]) <= set(VALUES["colour"]) and len(predicted["shape"]) == 6
+    features = classifier.features(_images())
+    assert features.shape == (6, 8) and features.dtype == np.float32
+
+
+def test_uint8_and_float_inputs_agree_and_batching_does_not_matter():
+    classifier = _tiny()
+    images = _images(5)
+    as_float = images.astype(np.float32) / 127.5 - 1.0
+    np.testing.assert_allclose(
+        classifier.features(images, batch_size=2), classifier.features(as_float), atol=1e-5
+    )
+
+
+def test_other_image_sizes_are_resized():
+    classifier = _tiny()
+    assert classifier.features(_images(3, size=32)).shape == (3, 8)
+    # A flat image resized stays the same flat image.
+    flat = np.full((1, 32, 32, 3), 200, np.uint8)
+    np.testing.assert_allclose(
+        classifier.features(flat), classifier.features(flat[:, :16, :16]), atol=1e-5
+    )
+
+
+def test_bad_images_are_rejected_with_what_was_received():
+    classifier = _tiny()
+    with pytest.raises(ValueError, match=r"\[N, H, W, 3\].*\(2, 16, 16, 1\)"):
+        classifier.features(np.zeros((2, 16, 16, 1), np.uint8))
+    with pytest.raises(ValueError, match=r"\[-1, 1\].*255"):
+        classifier.features(np.full((2, 16, 16, 3), 255.0, np.float32))
+    with pytest.raises(ValueError, match="dtype int64"):
+        classifier.features(np.zeros((2, 16, 16, 3), np.int64))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(attribute_values={}), "non-empty dict"),
+        (dict(attribute_values={"colour": ["red"]}), "at least 2 values"),
+        (dict(attribute_values={"colour": ["red", "red"]}), "duplicates"),
+        (dict(attribute_values=VALUES, image_size=24), "power of two.*24"),
+        (dict(attribute_values=VALUES, width=0), "width=0"),
+        (dict(attribute_values=VALUES, noise_stddev=-0.1), "noise_stddev"),
+    ],
+)
+def test_bad_constructor_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        AttributeClassifier(**kwargs)
+
+
+def test_unknown_attribute_value_is_named():
+    with pytest.raises(ValueError, match=r"attributes\[1\]\['colour'\].*'purple'"):
+        _tiny().encode_labels([
+            {"colour": "red", "shape": "circle"},
+            {"colour": "purple", "shape": "circle"},
+        ])
+
+
+def test_config_round_trip():
+    classifier = _tiny(noise_stddev=0.1)
+    clone = AttributeClassifier.from_config(classifier.get_config())
+    assert clone.get_config() == classifier.get_config()
+    assert clone.attribute_values == VALUES and clone.noise_stddev == 0.1
+
+
+def test_save_and_load_without_custom_objects(tmp_path):
+    classifier = _tiny()
+    images = _images(8)
+    attributes = [{"colour": VALUES["colour"][i % 3], "shape": VALUES["shape"][i % 2]}
+                  for i in range(8)]
+    classifier.fit_attributes(images, attributes, epochs=1, batch_size=4, verbose=0)
+    path = str(tmp_path / "judge.keras")
+    classifier.save(path)
+
+    loaded = keras.saving.load_model(path)
+    assert isinstance(loaded, AttributeClassifier)
+    np.testing.assert_allclose(loaded.features(images), classifier.features(images), atol=1e-6)
+    assert loaded.predict_attributes(images) == classifier.predict_attributes(images)
+    assert AttributeClassifier.load(path).get_config() == classifier.get_config()
+
+
+def test_load_errors_name_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.keras"):
+        AttributeClassifier.load(str(tmp_path / "missing.keras"))
+    path = str(tmp_path / "other.keras")
+    keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]).save(path)
+    with pytest.raises(ValueError, match="other.keras holds a Sequential"):
+        AttributeClassifier.load(path)
+
+
+def test_time_budget_stops_training_early():
+    classifier = _tiny()
+    images = _images(64)
+    attributes = [{"colour": "red", "shape": "circle"}] * 64
+    history = classifier.fit_attributes(images, attributes, epochs=50, batch_size=8,
+                                        minutes=1e-6, verbose=0)
+    assert len(history.history["loss"]) == 1
+
+
+# ------------------------------------------------------------------------ on real shapes images
+
+
+def test_shapes_attribute_values_come_from_the_dataset():
+    from tfcmgen.data import shapes
+
+    values = shapes_attribute_values(("colour", "position"))
+    assert values == {"colour": list(shapes.COLOURS), "position": list(shapes.POSITIONS)}
+    with pytest.raises(ValueError, match="'texture'"):
+        shapes_attribute_values(("texture",))
+
+
+def test_learns_shapes_well_above_chance():
+    from tfcmgen.data.shapes import load_shapes
+
+    classifier = AttributeClassifier.train_on_shapes(
+        image_size=32, num_images=640, epochs=3, batch_size=32, seed=0, width=16,
+        attributes=("colour", "shape", "position"), verbose=0,
+    )
+    test = load_shapes(num_images=200, image_size=32, seed=123, captions_per_image=1,
+                       split="all")
+    accuracy = attribute_accuracy(classifier, test.images, test.attributes)
+    for name in ("colour", "shape", "position"):
+        chance = 1.0 / len(classifier.attribute_values[name])
+        assert accuracy[name] > chance + 0.3, (name, accuracy)

@@ -1,0 +1,278 @@
+"""The `tfcmgen` command: flags -> a config dataclass -> a library function.
+
+Examples::
+
+    tfcmgen demo                                   # ~5 min on 2 CPU cores, then a held-out grid
+    tfcmgen data preview --data shapes -o grid.png
+    tfcmgen train --data shapes --image-size 64 --minutes 15 --out runs/shapes64
+    tfcmgen train --config runs/shapes64/config.json      # reproduce or resume a run
+    tfcmgen generate --model runs/shapes64 "a small red circle in the top left" -n 8 -o grid.png
+    tfcmgen evaluate --model runs/shapes64 --data shapes
+    tfcmgen export --model runs/shapes64 --format all --out exports/shapes64
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import sys
+
+from tfcmgen.config import (
+    FUSIONS,
+    LOSSES,
+    PRECISIONS,
+    STRATEGIES,
+    SUPPORTED_IMAGE_SIZES,
+    TASKS,
+    TEXT_POOLINGS,
+    ConfigError,
+    ExportConfig,
+    GenerateConfig,
+    TrainConfig,
+)
+
+# Quiet TensorFlow's C++ start-up chatter unless the user asked for it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+_EPILOG = __doc__.split("Examples::", 1)[1]
+
+
+class CLIError(Exception):
+    """An error to print as one line, without a traceback."""
+
+
+def _add_train_flags(p: argparse.ArgumentParser) -> None:
+    d = TrainConfig()
+    p.add_argument("--config", help="a config.json to start from (flags given override it)")
+    p.add_argument("--data", help=f"'shapes' or a dataset folder (default {d.data!r})")
+    p.add_argument("--format", choices=("csv", "jsonl", "cub"), help="folder format (auto-detected)")
+    p.add_argument("--task", choices=TASKS, help=f"default {d.task!r}")
+    p.add_argument("--image-size", type=int, choices=SUPPORTED_IMAGE_SIZES,
+                   help=f"default {d.image_size}")
+    p.add_argument("--epochs", type=int, help=f"default {d.epochs}")
+    p.add_argument("--minutes", type=float, help="stop cleanly when this wall-clock budget runs out")
+    p.add_argument("--batch-size", type=int, help=f"global batch (default {d.batch_size})")
+    p.add_argument("--num-images", type=int, help=f"shapes images (default {d.num_images})")
+    p.add_argument("--steps-per-epoch", type=int, help="cap each epoch at this many steps")
+    p.add_argument("--fusion", choices=FUSIONS, help=f"default {d.fusion!r}")
+    p.add_argument("--loss", choices=LOSSES, help=f"default {d.loss!r}")
+    p.add_argument("--text-pooling", choices=TEXT_POOLINGS, help=f"default {d.text_pooling!r}")
+    p.add_argument("--word-vectors", help="pretrained word2vec/GloVe file instead of Word2Vec")
+    p.add_argument("--embedding-dim", type=int, help=f"default {d.embedding_dim}")
+    p.add_argument("--base-width", type=int, help=f"network width (default {d.base_width})")
+    p.add_argument("--noise-dim", type=int, help=f"default {d.noise_dim}")
+    p.add_argument("--g-learning-rate", type=float, help=f"default {d.g_learning_rate}")
+    p.add_argument("--d-learning-rate", type=float, help=f"default {d.d_learning_rate}")
+    p.add_argument("--strategy", choices=STRATEGIES, help="distribution (default: mirrored if "
+                   "--replicas > 1); multiworker reads TF_CONFIG")
+    p.add_argument("--replicas", type=int, help=f"devices to mirror over (default {d.replicas})")
+    p.add_argument("--precision", choices=PRECISIONS, help=f"default {d.precision!r}")
+    p.add_argument("--jit", action="store_true", default=None, help="XLA-compile the train step")
+    p.add_argument("--strict", action="store_true", default=None,
+                   help="unreadable images are an error instead of skipped")
+    p.add_argument("--vgg-weights", help="edit task: 'imagenet' or a local VGG16 weights file")
+    p.add_argument("--seed", type=int, help=f"default {d.seed}")
+    p.add_argument("--out", help="run folder (required unless --config gives it)")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+
+
+def _train_config(args: argparse.Namespace, **defaults) -> TrainConfig:
+    base = TrainConfig.load(args.config).to_dict() if args.config else dict(defaults)
+    for field in dataclasses.fields(TrainConfig):
+        value = getattr(args, field.name, None)
+        if value is not None:
+            base[field.name] = value
+    if not args.config and "out" not in base:
+        raise CLIError("train needs --out RUN_DIR (or --config RUN_DIR/config.json)")
+    return TrainConfig.from_dict(base)
+
+
+def _cmd_train(args) -> int:
+    config = _train_config(args)
+    if args.dry_run:
+        print(config.to_json())
+        return 0
+    from tfcmgen.training import train
+
+    result = train(config)
+    print(f"trained for {result.seconds / 60:.1f} min; model: {result.run.model_path}")
+    return 0
+
+
+def _cmd_demo(args) -> int:
+    config = _train_config(
+        args,
+        out="runs/demo",
+        minutes=5.0,
+        epochs=1000,
+        image_size=64,
+        num_images=4000,
+    )
+    if args.dry_run:
+        print(config.to_json())
+        return 0
+    from tfcmgen.demo import run_demo
+
+    grid = run_demo(config)
+    print(f"held-out captions grid: {grid}")
+    return 0
+
+
+def _cmd_generate(args) -> int:
+    config = GenerateConfig(
+        captions=tuple(args.captions),
+        model=args.model,
+        out=args.output,
+        num_per_caption=args.n,
+        seed=args.seed,
+        image=args.image,
+    )
+    if args.dry_run:
+        print(config.to_json())
+        return 0
+    from tfcmgen.generation import generate_grid
+
+    path = generate_grid(config)
+    print(f"wrote {path}")
+    return 0
+
+
+def _cmd_evaluate(args) -> int:
+    from tfcmgen.evaluation import evaluate_run, format_report
+
+    report = evaluate_run(
+        args.model, data=args.data, num_images=args.num_images, seed=args.seed,
+        classifier_path=args.classifier,
+    )
+    print(format_report(report))
+    return 0
+
+
+def _cmd_export(args) -> int:
+    config = ExportConfig(
+        model=args.model, out=args.out, format=args.format, overwrite=args.overwrite,
+        opset=args.opset,
+    )
+    if args.dry_run:
+        print(config.to_json())
+        return 0
+    from tfcmgen.export import export_run
+
+    written = export_run(config)
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+def _cmd_data_preview(args) -> int:
+    from tfcmgen.data import load_dataset, write_preview_grid
+
+    kwargs = {"image_size": args.image_size, "seed": args.seed}
+    if args.data == "shapes":
+        kwargs["num_images"] = max(args.n, 64)
+    else:
+        kwargs["format"] = args.format
+    data = load_dataset(args.data, **kwargs)
+    print(data.summary())
+    write_preview_grid(data, args.output, n=args.n, cols=args.cols)
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _positive_int(name):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer; received {text!r}")
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{name} must be at least 1; received {value}")
+        return value
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tfcmgen",
+        description="Cross-modal image generation: train text-conditioned GANs, generate, export.",
+        epilog="examples:" + _EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train a model", epilog="examples:" + _EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_train_flags(p)
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("demo", help="train on shapes for ~5 minutes, then draw held-out captions")
+    _add_train_flags(p)
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("generate", help="draw images for captions")
+    p.add_argument("captions", nargs="+", help="one or more captions")
+    p.add_argument("--model", help="run folder or export (default: the bundled pretrained model)")
+    p.add_argument("--image", help="source image to edit (edit models)")
+    p.add_argument("-n", type=_positive_int("-n"), default=8, help="samples per caption")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--output", default="generated.png", help="PNG to write")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    p.set_defaults(func=_cmd_generate)
+
+    p = sub.add_parser("evaluate", help="attribute accuracy, FID and KID of a run on shapes")
+    p.add_argument("--model", required=True, help="run folder")
+    p.add_argument("--data", default="shapes", help="only 'shapes' has attribute ground truth")
+    p.add_argument("--num-images", type=_positive_int("--num-images"), default=1000)
+    p.add_argument("--classifier", help="a trained attribute classifier (.keras); trained if absent")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("export", help="SavedModel and/or ONNX export of a run's generator")
+    p.add_argument("--model", required=True, help="run folder")
+    p.add_argument("--format", default="all", choices=("savedmodel", "onnx", "all"))
+    p.add_argument("--out", required=True, help="export folder")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing export")
+    p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("data", help="inspect datasets")
+    data_sub = p.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    q = data_sub.add_parser("preview", help="print a summary and write a captioned grid")
+    q.add_argument("--data", default="shapes", help="'shapes' or a dataset folder")
+    q.add_argument("--format", choices=("csv", "jsonl", "cub"))
+    q.add_argument("--image-size", type=int, choices=SUPPORTED_IMAGE_SIZES, default=64)
+    q.add_argument("-n", type=_positive_int("-n"), default=16, help="images in the grid")
+    q.add_argument("--cols", type=_positive_int("--cols"), default=4)
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("-o", "--output", default="preview.png")
+    q.set_defaults(func=_cmd_data_preview)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="tfcmgen: %(levelname)s: %(message)s",
+    )
+    try:
+        return args.func(args)
+    except (CLIError, ConfigError) as e:
+        print(f"tfcmgen {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except (ValueError, FileNotFoundError, PermissionError) as e:
+        # Library errors carry a message naming the file/argument; a traceback adds nothing.
+        if args.verbose:
+            raise
+        print(f"tfcmgen {args.command}: error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

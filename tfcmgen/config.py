@@ -1,0 +1,299 @@
+"""Job configurations: one frozen dataclass per job, saved as JSON beside every run.
+
+Configuration flows one way: CLI flags -> a dataclass here -> the library function that runs the job.
+A run folder holds `config.json`, so `tfcmgen train --config RUN/config.json` reproduces it.
+
+Example:
+
+>>> from tfcmgen.config import TrainConfig
+>>> config = TrainConfig(data="shapes", image_size=32, epochs=1, out="runs/tiny")
+>>> TrainConfig.from_json(config.to_json()) == config
+True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from typing import Any
+
+SUPPORTED_IMAGE_SIZES = (32, 64, 128, 256)
+TASKS = ("text2image", "edit")
+LOSSES = ("hinge", "bce", "wgan-gp")
+FUSIONS = ("add", "multiply", "concat", "gated", "film")
+TEXT_POOLINGS = ("mean", "bigru", "attention")
+STRATEGIES = ("default", "mirrored", "multiworker")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+FORMATS = (None, "csv", "jsonl", "cub")
+
+
+class ConfigError(ValueError):
+    """A configuration value is out of range or of the wrong kind; the message names the field."""
+
+
+def _check_choice(name: str, value: Any, choices: tuple) -> None:
+    if value not in choices:
+        shown = ", ".join(repr(c) for c in choices)
+        raise ConfigError(f"{name} must be one of {shown}; received {name}={value!r}")
+
+
+def _check_int(name: str, value: Any, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{name} must be an integer; received {name}={value!r}")
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}; received {name}={value}")
+
+
+def _check_float(name: str, value: Any, low: float, high: float, *, low_open: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{name} must be a number; received {name}={value!r}")
+    if value != value or (value <= low if low_open else value < low) or value > high:
+        bound = f"greater than {low}" if low_open else f"at least {low}"
+        raise ConfigError(f"{name} must be {bound} and at most {high}; received {name}={value}")
+
+
+def write_text_atomic(path: str, text: str) -> None:
+    """Writes `text` to `path` through a temporary file in the same folder and a rename.
+
+    A run killed at any moment leaves either the previous file or the new one, never half of one.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+class _JsonConfig:
+    """JSON round trip shared by every job configuration."""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    def save(self, path: str) -> None:
+        write_text_atomic(path, self.to_json() + "\n")
+
+    @classmethod
+    def from_dict(cls, values: dict):
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(
+                f"unknown {cls.__name__} field(s) {unknown}; expected some of {sorted(known)}"
+            )
+        values = dict(values)
+        for key, value in values.items():
+            if isinstance(value, list):
+                values[key] = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, text: str):
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def load(cls, path: str):
+        try:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+        except OSError as e:
+            raise ConfigError(f"cannot read config file {path}: {e}") from e
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"{path} is not valid JSON (line {e.lineno}): {e.msg}") from e
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path} must hold a JSON object; found {type(values).__name__}")
+        return cls.from_dict(values)
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig(_JsonConfig):
+    """Everything a training run depends on.
+
+    Args:
+        data: str. `"shapes"` (the built-in dataset) or a dataset folder. Defaults to `"shapes"`.
+        format: str or None. Folder format `"csv"`, `"jsonl"` or `"cub"`; None auto-detects.
+        out: str. The run folder (config, vocabulary, word vectors, checkpoints, samples, model).
+        task: str. `"text2image"` or `"edit"`. Defaults to `"text2image"`.
+        image_size: int. 32, 64, 128 or 256. Defaults to 64.
+        epochs: int. Number of epochs. Defaults to 20.
+        minutes: float or None. Wall-clock budget; training stops at the end of the step where it
+            runs out, and the model is still saved. Defaults to None (no budget).
+        batch_size: int. Global batch size, split across replicas. Defaults to 64.
+        num_images: int. Images rendered for the shapes dataset. Defaults to 4000.
+        held_out: tuple of (colour, shape) pairs kept out of shapes training; None for the default.
+        validation_fraction: float. Share of images (never captions) kept for validation.
+        max_length: int. Caption length in tokens (padded / truncated). Defaults to 16.
+        min_count: int. Minimum word count to enter the vocabulary. Defaults to 1.
+        word_vectors: str or None. Pretrained vectors (word2vec text/binary, GloVe) instead of
+            training Word2Vec on the captions.
+        embedding_dim: int. Word2Vec vector size. Defaults to 64.
+        word2vec_epochs: int. Defaults to 20.
+        text_pooling: str. `"mean"`, `"bigru"` or `"attention"`. Defaults to `"mean"`.
+        fusion: str. How text conditions the generator. Defaults to `"film"`.
+        loss: str. `"hinge"`, `"bce"` or `"wgan-gp"`. Defaults to `"hinge"`.
+        noise_dim: int. Defaults to 64.
+        base_width: int. Channel width multiplier of G and D. Defaults to 32.
+        g_learning_rate, d_learning_rate: float. TTUR learning rates (Heusel et al. 2017).
+        strategy: str. `"default"`, `"mirrored"` or `"multiworker"`. Defaults to `"default"`,
+            which becomes `"mirrored"` when `replicas` > 1.
+        replicas: int. Devices to mirror over (CPUs are split into logical devices). Defaults to 1.
+        precision: str. `"float32"`, `"mixed_float16"` or `"mixed_bfloat16"`.
+        jit: bool. XLA-compile the train step. Defaults to False.
+        strict: bool. Unreadable images are an error instead of skipped. Defaults to False.
+        seed: int. Seeds data, initialisation and sampling. Defaults to 0.
+        steps_per_epoch: int or None. Caps each epoch (useful for quick runs). Defaults to None.
+        vgg_weights: str or None. Edit task only: `"imagenet"`, a local weights file, or None.
+    """
+
+    data: str = "shapes"
+    out: str = "runs/latest"
+    format: str | None = None
+    task: str = "text2image"
+    image_size: int = 64
+    epochs: int = 20
+    minutes: float | None = None
+    batch_size: int = 64
+    num_images: int = 4000
+    held_out: tuple | None = None
+    validation_fraction: float = 0.05
+    max_length: int = 16
+    min_count: int = 1
+    word_vectors: str | None = None
+    embedding_dim: int = 64
+    word2vec_epochs: int = 20
+    text_pooling: str = "mean"
+    fusion: str = "film"
+    loss: str = "hinge"
+    noise_dim: int = 64
+    base_width: int = 32
+    g_learning_rate: float = 2e-4
+    d_learning_rate: float = 4e-4
+    strategy: str = "default"
+    replicas: int = 1
+    precision: str = "float32"
+    jit: bool = False
+    strict: bool = False
+    seed: int = 0
+    steps_per_epoch: int | None = None
+    vgg_weights: str | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.data, str) or not self.data.strip():
+            raise ConfigError(f"data must be 'shapes' or a dataset folder; received data={self.data!r}")
+        _check_choice("format", self.format, FORMATS)
+        _check_choice("task", self.task, TASKS)
+        _check_choice("image_size", self.image_size, SUPPORTED_IMAGE_SIZES)
+        _check_int("epochs", self.epochs, 1, 1_000_000)
+        if self.minutes is not None:
+            _check_float("minutes", self.minutes, 0.0, 60 * 24 * 365, low_open=True)
+        _check_int("batch_size", self.batch_size, 1, 65536)
+        _check_int("num_images", self.num_images, 2, 10_000_000)
+        _check_float("validation_fraction", self.validation_fraction, 0.0, 0.5)
+        _check_int("max_length", self.max_length, 1, 512)
+        _check_int("min_count", self.min_count, 1, 1_000_000)
+        _check_int("embedding_dim", self.embedding_dim, 2, 4096)
+        _check_int("word2vec_epochs", self.word2vec_epochs, 1, 10_000)
+        _check_choice("text_pooling", self.text_pooling, TEXT_POOLINGS)
+        _check_choice("fusion", self.fusion, FUSIONS)
+        _check_choice("loss", self.loss, LOSSES)
+        _check_int("noise_dim", self.noise_dim, 1, 4096)
+        _check_int("base_width", self.base_width, 1, 1024)
+        _check_float("g_learning_rate", self.g_learning_rate, 0.0, 1.0, low_open=True)
+        _check_float("d_learning_rate", self.d_learning_rate, 0.0, 1.0, low_open=True)
+        _check_choice("strategy", self.strategy, STRATEGIES)
+        _check_int("replicas", self.replicas, 1, 4096)
+        _check_choice("precision", self.precision, PRECISIONS)
+        _check_int("seed", self.seed, 0, 2**31 - 1)
+        if self.steps_per_epoch is not None:
+            _check_int("steps_per_epoch", self.steps_per_epoch, 1, 100_000_000)
+        if self.batch_size < self.replicas:
+            raise ConfigError(
+                f"batch_size must be at least the number of replicas ({self.replicas}) so every "
+                f"replica gets an example; received batch_size={self.batch_size}"
+            )
+        if self.batch_size % self.replicas:
+            raise ConfigError(
+                f"batch_size must be divisible by replicas={self.replicas}; "
+                f"received batch_size={self.batch_size}"
+            )
+        if self.held_out is not None:
+            for pair in self.held_out:
+                if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
+                    raise ConfigError(
+                        "held_out must be a list of (colour, shape) pairs; "
+                        f"received held_out={self.held_out!r}"
+                    )
+
+    @property
+    def resolved_strategy(self) -> str:
+        if self.strategy == "default" and self.replicas > 1:
+            return "mirrored"
+        return self.strategy
+
+
+@dataclasses.dataclass(frozen=True)
+class GenerateConfig(_JsonConfig):
+    """Generating a captioned grid from a trained model.
+
+    Args:
+        captions: tuple of str. Captions to draw.
+        model: str or None. A run folder or export; None uses the bundled pretrained model.
+        out: str. PNG path for the grid. Defaults to `"generated.png"`.
+        num_per_caption: int. Samples per caption (one row each). Defaults to 8.
+        seed: int. Noise seed; the same seed gives the same images. Defaults to 0.
+        image: str or None. Source image for an edit model.
+    """
+
+    captions: tuple = ()
+    model: str | None = None
+    out: str = "generated.png"
+    num_per_caption: int = 8
+    seed: int = 0
+    image: str | None = None
+
+    def __post_init__(self):
+        if not self.captions:
+            raise ConfigError("captions must hold at least one caption; received none")
+        _check_int("num_per_caption", self.num_per_caption, 1, 1024)
+        _check_int("seed", self.seed, 0, 2**31 - 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportConfig(_JsonConfig):
+    """Exporting a trained generator.
+
+    Args:
+        model: str. The run folder.
+        out: str. The export folder (must not exist unless `overwrite`).
+        format: str. `"savedmodel"`, `"onnx"` or `"all"`. Defaults to `"all"`.
+        overwrite: bool. Replace an existing export. Defaults to False.
+        opset: int. ONNX opset. Defaults to 17.
+    """
+
+    model: str = ""
+    out: str = "export"
+    format: str = "all"
+    overwrite: bool = False
+    opset: int = 17
+
+    def __post_init__(self):
+        _check_choice("format", self.format, ("savedmodel", "onnx", "all"))
+        _check_int("opset", self.opset, 17, 30)

@@ -1,0 +1,113 @@
+"""Adversarial losses as paired pure functions: `<kind>_generator_loss` / `<kind>_discriminator_loss`.
+
+Every function takes discriminator logits and returns the loss **per example** (shape `[B]`, any
+further axes averaged), so the caller decides the reduction. Under `tf.distribute` the caller must
+average over the *global* batch (`tf.nn.compute_average_loss`), because Keras sums gradients across
+replicas; a per-replica `reduce_mean` would scale gradients by the replica count.
+
+The discriminator losses follow the matching-aware scheme of GAN-CLS (Reed et al. 2016): besides
+real and generated images, the discriminator sees real images with *mismatched* captions and must
+call them fake. When `mismatched_logits` is given the fake side is the mean of the two fake terms:
+`loss = L_real(real) + (L_fake(fake) + L_fake(mismatched)) / 2`.
+
+Example:
+
+>>> import numpy as np
+>>> from tfcmgen import losses
+>>> g_loss_fn, d_loss_fn = losses.get("hinge")
+>>> d = d_loss_fn(np.array([2.0, 0.5]), np.array([-2.0, 0.0]))
+>>> [round(float(v), 3) for v in d]
+[0.0, 1.5]
+
+References:
+    Reed et al. 2016, "Generative Adversarial Text to Image Synthesis" (GAN-CLS).
+    Lim and Ye 2017, "Geometric GAN"; Miyato et al. 2018 (hinge loss).
+    Goodfellow et al. 2014, "Generative Adversarial Nets" (non-saturating BCE).
+    Arjovsky et al. 2017, "Wasserstein GAN"; Gulrajani et al. 2017, "Improved Training of
+    Wasserstein GANs" (the gradient penalty that `"wgan-gp"` adds, see
+    `CrossModalGAN.gradient_penalty`).
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+
+def _per_example(values) -> tf.Tensor:
+    """Logits of shape [B] or [B, ...] -> float32 [B] (extra axes averaged)."""
+    values = tf.convert_to_tensor(values, dtype_hint=tf.float32)
+    values = tf.cast(values, tf.float32)
+    if values.shape.rank is not None and values.shape.rank > 1:
+        values = tf.reduce_mean(values, axis=list(range(1, values.shape.rank)))
+    return values
+
+
+def _matching_aware(real_term, fake_term, mismatched_term):
+    if mismatched_term is None:
+        return real_term + fake_term
+    return real_term + 0.5 * (fake_term + mismatched_term)
+
+
+def hinge_generator_loss(fake_logits) -> tf.Tensor:
+    """Hinge generator loss: `-D(G(z))`."""
+    return -_per_example(fake_logits)
+
+
+def hinge_discriminator_loss(real_logits, fake_logits, mismatched_logits=None) -> tf.Tensor:
+    """Hinge discriminator loss: `relu(1 - D(x)) + relu(1 + D(G(z)))`."""
+    real = tf.nn.relu(1.0 - _per_example(real_logits))
+    fake = tf.nn.relu(1.0 + _per_example(fake_logits))
+    mismatched = None
+    if mismatched_logits is not None:
+        mismatched = tf.nn.relu(1.0 + _per_example(mismatched_logits))
+    return _matching_aware(real, fake, mismatched)
+
+
+def bce_generator_loss(fake_logits) -> tf.Tensor:
+    """Non-saturating generator loss: `-log sigmoid(D(G(z))) = softplus(-D(G(z)))`."""
+    return tf.nn.softplus(-_per_example(fake_logits))
+
+
+def bce_discriminator_loss(real_logits, fake_logits, mismatched_logits=None) -> tf.Tensor:
+    """Binary cross-entropy on logits: `softplus(-D(x)) + softplus(D(G(z)))`."""
+    real = tf.nn.softplus(-_per_example(real_logits))
+    fake = tf.nn.softplus(_per_example(fake_logits))
+    mismatched = None
+    if mismatched_logits is not None:
+        mismatched = tf.nn.softplus(_per_example(mismatched_logits))
+    return _matching_aware(real, fake, mismatched)
+
+
+def wgan_generator_loss(fake_logits) -> tf.Tensor:
+    """Wasserstein generator loss: `-D(G(z))`."""
+    return -_per_example(fake_logits)
+
+
+def wgan_discriminator_loss(real_logits, fake_logits, mismatched_logits=None) -> tf.Tensor:
+    """Wasserstein critic loss: `D(G(z)) - D(x)` (add a gradient penalty for WGAN-GP)."""
+    real = -_per_example(real_logits)
+    fake = _per_example(fake_logits)
+    mismatched = None if mismatched_logits is None else _per_example(mismatched_logits)
+    return _matching_aware(real, fake, mismatched)
+
+
+# name -> (generator loss, discriminator loss). "wgan-gp" is the Wasserstein pair; the model adds
+# the gradient penalty when it is compiled with that name.
+LOSSES = {
+    "hinge": (hinge_generator_loss, hinge_discriminator_loss),
+    "bce": (bce_generator_loss, bce_discriminator_loss),
+    "wgan": (wgan_generator_loss, wgan_discriminator_loss),
+    "wgan-gp": (wgan_generator_loss, wgan_discriminator_loss),
+}
+
+
+def get(name: str):
+    """Returns the `(generator_loss, discriminator_loss)` pair registered under `name`.
+
+    Args:
+        name: str. One of `"hinge"`, `"bce"`, `"wgan"`, `"wgan-gp"`.
+    """
+    if name not in LOSSES:
+        shown = ", ".join(repr(k) for k in LOSSES)
+        raise ValueError(f"loss must be one of {shown}; received loss={name!r}")
+    return LOSSES[name]

@@ -1,0 +1,302 @@
+"""The training job: `train(config)` turns a TrainConfig into a finished run folder.
+
+Example:
+
+>>> from tfcmgen import TrainConfig, train
+>>> result = train(TrainConfig(data="shapes", image_size=32, num_images=64, epochs=1,
+...                            batch_size=16, base_width=4, out="/tmp/tiny-run"))  # doctest: +SKIP
+>>> result.run.model_path  # doctest: +SKIP
+'/tmp/tiny-run/model.keras'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+
+import numpy as np
+
+from tfcmgen.config import ConfigError, TrainConfig
+from tfcmgen.runs import RunFolder
+
+logger = logging.getLogger(__name__)
+
+# Captions drawn in every sample grid when the data has no attributes to pick them from.
+_FALLBACK_SAMPLE_COUNT = 8
+
+# Only these fields may differ when a run folder is trained again: they extend or budget the run
+# without changing what is trained.
+_RESUMABLE_FIELDS = ("epochs", "minutes")
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What `train` returns: the run folder, the trained model and the Keras history."""
+
+    run: RunFolder
+    model: object
+    history: dict
+    seconds: float
+    stopped_by_budget: bool
+
+
+def configure_replicas(replicas: int) -> list[str]:
+    """Returns `replicas` device names, splitting the CPU into logical devices when needed.
+
+    The split must happen before TensorFlow initialises its devices, so call this first in a process.
+    """
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if len(gpus) >= replicas:
+        return [f"/gpu:{i}" for i in range(replicas)]
+    cpus = tf.config.list_physical_devices("CPU")
+    try:
+        tf.config.set_logical_device_configuration(
+            cpus[0], [tf.config.LogicalDeviceConfiguration() for _ in range(replicas)]
+        )
+    except RuntimeError as e:
+        existing = len(tf.config.list_logical_devices("CPU"))
+        if existing >= replicas:
+            return [f"/cpu:{i}" for i in range(replicas)]
+        raise ConfigError(
+            f"replicas={replicas} needs {replicas} CPU devices, but TensorFlow was already "
+            f"initialised with {existing}; start a new process and train before other TF work"
+        ) from e
+    return [f"/cpu:{i}" for i in range(replicas)]
+
+
+def make_strategy(config: TrainConfig):
+    """The tf.distribute strategy named by the config (see README, "Scaling out")."""
+    import tensorflow as tf
+
+    kind = config.resolved_strategy
+    if kind == "mirrored":
+        return tf.distribute.MirroredStrategy(configure_replicas(config.replicas))
+    if kind == "multiworker":
+        # Configured by the standard TF_CONFIG environment variable.
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def is_chief(strategy) -> bool:
+    """True where this process should write files (always, except non-chief multi-worker tasks)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.cluster_spec().as_dict():
+        return True
+    return resolver.task_type in (None, "chief") or (
+        resolver.task_type == "worker"
+        and resolver.task_id == 0
+        and "chief" not in resolver.cluster_spec().as_dict()
+    )
+
+
+def load_training_data(config: TrainConfig):
+    """The CaptionedImages for `config.data` split into (train, validation) by image."""
+    from tfcmgen.data import load_dataset
+
+    kwargs = dict(image_size=config.image_size, seed=config.seed, strict=config.strict)
+    if config.data == "shapes":
+        kwargs.update(num_images=config.num_images, held_out=config.held_out)
+    else:
+        kwargs.update(format=config.format)
+    data = load_dataset(config.data, **kwargs)
+    return data.split(config.validation_fraction, seed=config.seed)
+
+
+def prepare_text(config: TrainConfig, run: RunFolder, captions: list[str], resuming: bool):
+    """Builds (or, when resuming, reloads) the vocabulary and the initial embedding matrix."""
+    from tfcmgen.text import (
+        Vocabulary,
+        load_embedding_matrix,
+        load_word_vectors,
+        save_embedding_matrix,
+        train_word2vec,
+    )
+
+    if resuming and os.path.isfile(run.vocab_path) and os.path.isfile(run.embeddings_path):
+        return Vocabulary.load(run.vocab_path), load_embedding_matrix(run.embeddings_path)
+    vocabulary = Vocabulary.build(captions, min_count=config.min_count)
+    if config.word_vectors:
+        matrix, coverage = load_word_vectors(config.word_vectors, vocabulary)
+        logger.warning(
+            "pretrained word vectors %s cover %.1f%% of the %d-word vocabulary",
+            config.word_vectors, 100 * coverage, len(vocabulary) - 2,
+        )
+    else:
+        matrix = train_word2vec(
+            captions,
+            vocabulary,
+            vector_size=config.embedding_dim,
+            epochs=config.word2vec_epochs,
+            seed=config.seed,
+        )
+    vocabulary.save(run.vocab_path)
+    save_embedding_matrix(run.embeddings_path, matrix)
+    return vocabulary, matrix
+
+
+def build_gan(config: TrainConfig, vocabulary_size: int, embedding_matrix: np.ndarray):
+    """A compiled CrossModalGAN for `config`; call inside the strategy scope."""
+    import keras
+
+    from tfcmgen.models import CrossModalGAN
+
+    gan = CrossModalGAN(
+        vocabulary_size=vocabulary_size,
+        max_length=config.max_length,
+        image_size=config.image_size,
+        embedding_dim=int(embedding_matrix.shape[1]),
+        embedding_matrix=embedding_matrix,
+        text_pooling=config.text_pooling,
+        fusion=config.fusion,
+        noise_dim=config.noise_dim,
+        base_width=config.base_width,
+        seed=config.seed,
+    )
+    gan.compile(
+        g_optimizer=keras.optimizers.Adam(config.g_learning_rate, beta_1=0.0, beta_2=0.99),
+        d_optimizer=keras.optimizers.Adam(config.d_learning_rate, beta_1=0.0, beta_2=0.99),
+        loss=config.loss,
+        jit_compile=config.jit,
+    )
+    return gan
+
+
+def sample_captions(data, count: int = _FALLBACK_SAMPLE_COUNT) -> list[str]:
+    """Fixed captions for the per-epoch sample grid: distinct attribute sets where known."""
+    seen, chosen = set(), []
+    for i, caps in enumerate(data.captions):
+        key = tuple(sorted(data.attributes[i].items())) if data.attributes else caps[0]
+        if key not in seen:
+            seen.add(key)
+            chosen.append(caps[0])
+        if len(chosen) == count:
+            break
+    return chosen
+
+
+def _check_resume(config: TrainConfig, run: RunFolder) -> bool:
+    """True if `run` already holds this config (resume); raises if it holds a different one."""
+    if not os.path.isfile(run.config_path):
+        return False
+    previous = TrainConfig.load(run.config_path)
+    differing = [
+        f.name
+        for f in dataclasses.fields(TrainConfig)
+        if f.name not in _RESUMABLE_FIELDS
+        and getattr(previous, f.name) != getattr(config, f.name)
+    ]
+    if differing:
+        raise ConfigError(
+            f"{run.root!r} already holds a run with a different configuration "
+            f"({', '.join(differing)} differ); resume it with `tfcmgen train --config "
+            f"{run.config_path}` or choose a new --out"
+        )
+    return True
+
+
+def save_model_atomic(model, path: str) -> None:
+    """Saves a .keras file through a temporary name and a rename."""
+    folder = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(folder, f".tmp-{os.getpid()}-{os.path.basename(path)}")
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def train(config: TrainConfig, verbose: int | str = "auto") -> TrainResult:
+    """Trains a model as `config` says and writes the run folder (see `tfcmgen.runs`).
+
+    Running the same config again on the same folder resumes from the last backup.
+
+    Args:
+        config: TrainConfig. What to train.
+        verbose: Keras `fit` verbosity. Defaults to "auto" (progress bar).
+
+    Returns:
+        TrainResult with the run folder, model, history and wall-clock seconds.
+    """
+    if config.task != "text2image":
+        from tfcmgen.editing import train_editor
+
+        return train_editor(config, verbose=verbose)
+
+    started = time.monotonic()
+    strategy = make_strategy(config)  # first: logical CPU devices must be set before TF starts
+    import keras
+    import tensorflow as tf
+
+    from tfcmgen.callbacks import SampleGrid, TimeBudget
+    from tfcmgen.data import make_dataset
+    from tfcmgen.text import CaptionTokenizer
+
+    run = RunFolder(config.out)
+    chief = is_chief(strategy)
+    os.makedirs(run.root, exist_ok=True)
+    resuming = _check_resume(config, run)
+    if chief:
+        config.save(run.config_path)
+    keras.utils.set_random_seed(config.seed)
+    if config.precision != "float32":
+        keras.mixed_precision.set_global_policy(config.precision)
+
+    train_data, _ = load_training_data(config)
+    logger.info("training data: %s", train_data.summary())
+    vocabulary, matrix = prepare_text(config, run, train_data.all_captions(), resuming)
+    tokenizer = CaptionTokenizer(vocabulary.tokens, max_length=config.max_length)
+    dataset = make_dataset(
+        train_data,
+        tokenizer,
+        image_size=config.image_size,
+        batch_size=config.batch_size,
+        shuffle=True,
+        seed=config.seed,
+        drop_remainder=True,
+    )
+    if config.resolved_strategy == "multiworker":
+        options = tf.data.Options()
+        # Every worker renders/loads the same in-memory data; DATA sharding gives each worker a
+        # disjoint slice of every global batch.
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        dataset = dataset.with_options(options)
+
+    with strategy.scope():
+        gan = build_gan(config, len(vocabulary), matrix)
+
+    captions = sample_captions(train_data)
+    budget = TimeBudget(minutes=config.minutes) if config.minutes else None
+    callbacks = [keras.callbacks.BackupAndRestore(run.backup_dir, delete_checkpoint=False)]
+    if budget is not None:
+        callbacks.append(budget)
+    if chief:
+        callbacks += [
+            SampleGrid(
+                captions=captions,
+                token_ids=tokenizer(tf.constant(captions)).numpy(),
+                out_dir=run.samples_dir,
+                seed=config.seed,
+            ),
+            keras.callbacks.TensorBoard(run.logs_dir, write_graph=False),
+        ]
+    history = gan.fit(
+        dataset,
+        epochs=config.epochs,
+        steps_per_epoch=config.steps_per_epoch,
+        callbacks=callbacks,
+        verbose=verbose,
+    )
+    if chief:
+        save_model_atomic(gan, run.model_path)
+    return TrainResult(
+        run=run,
+        model=gan,
+        history=dict(history.history),
+        seconds=time.monotonic() - started,
+        stopped_by_budget=bool(budget is not None and budget.stopped),
+    )
