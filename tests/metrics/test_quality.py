@@ -292,3 +292,17 @@ def test_evaluate_generator_rejects_bad_generator_output_and_pairs():
                            pairs, real)
     with pytest.raises(ValueError, match="pairs"):
         evaluate_generator(_faithful_generator, _MeanColourJudge(), ["a red square"] * 4, real)
+
+
+def test_evaluate_generator_runs_with_an_attribute_classifier():
+    from tfcmgen.metrics import AttributeClassifier
+
+    judge = AttributeClassifier({"colour": ["red", "blue"], "shape": ["square", "circle"]},
+                                image_size=8, width=4, feature_dim=6)
+    pairs, real, real_attributes = _pairs_and_real(12, seed=4)
+    report = evaluate_generator(_faithful_generator, judge, pairs, real,
+                                real_attributes=real_attributes, batch_size=5, kid_subsets=2,
+                                diversity_captions=2, samples_per_caption=3)
+    assert set(report["accuracy"]) == {"colour", "shape", "joint", "all"}
+    assert np.isfinite(report["fid"]) and np.isfinite(report["kid"])
+    assert report["num_generated"] == 12

@@ -1,0 +1,123 @@
+"""Generating images from captions with a trained model: the library side of `tfcmgen generate`.
+
+Example:
+
+>>> from tfcmgen import load_generator
+>>> generator = load_generator("runs/demo")  # doctest: +SKIP
+>>> images = generator.generate(["a small red circle in the top left"], num_per_caption=4, seed=0)
+>>> images.shape, images.dtype  # doctest: +SKIP
+((4, 64, 64, 3), dtype('uint8'))
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import numpy as np
+
+from tfcmgen.config import GenerateConfig
+from tfcmgen.runs import RunFolder, RunFolderError
+
+logger = logging.getLogger(__name__)
+
+# The model shipped inside the package, used when no --model is given.
+PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained", "shapes64")
+
+
+class TextToImageGenerator:
+    """A trained CrossModalGAN with its tokenizer: captions in, uint8 RGB images out.
+
+    Args:
+        model: CrossModalGAN. The trained model (its EMA generator draws the images).
+        tokenizer: CaptionTokenizer. The tokenizer with the model's vocabulary.
+        source: str. Where the model came from (shown in messages).
+    """
+
+    def __init__(self, model, tokenizer, source: str = ""):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.source = source
+
+    @property
+    def task(self) -> str:
+        return getattr(self.model, "task", "text2image")
+
+    def token_ids(self, captions: list[str]) -> np.ndarray:
+        import tensorflow as tf
+
+        ids = self.tokenizer(tf.constant(list(captions), dtype=tf.string)).numpy()
+        for caption, row in zip(captions, ids):
+            if not np.any(row > 1):
+                logger.warning(
+                    "caption %r has no word the model knows: it is drawn from [UNK] tokens only",
+                    caption,
+                )
+        return ids
+
+    def generate(self, captions: list[str], num_per_caption: int = 1, seed: int = 0) -> np.ndarray:
+        """Images for each caption, `num_per_caption` in a row: uint8 [len*num, H, W, 3]."""
+        if self.task != "text2image":
+            raise ValueError(
+                f"the model at {self.source!r} was trained for task {self.task!r}; "
+                "text-only generation needs a text2image model (edit models take --image)"
+            )
+        captions = [c for c in captions for _ in range(num_per_caption)]
+        if not captions:
+            size = self.model.image_size
+            return np.zeros((0, size, size, 3), np.uint8)
+        images = self.model.generate(self.token_ids(captions), seed=seed)
+        return to_uint8(np.asarray(images))
+
+
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    """Maps float images in [-1, 1] to uint8 [0, 255]."""
+    return np.clip(np.rint((np.asarray(images, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def load_generator(path: str | None = None) -> TextToImageGenerator:
+    """Loads a run folder (or the bundled pretrained model when `path` is None)."""
+    import keras
+
+    from tfcmgen.text import CaptionTokenizer, Vocabulary
+
+    import tfcmgen.models  # noqa: F401  (registers the model classes for deserialisation)
+
+    run = RunFolder(path or PRETRAINED_DIR)
+    if path is None and not os.path.isfile(run.model_path):
+        raise RunFolderError(
+            "no --model given and the bundled pretrained model is missing from this install "
+            f"({PRETRAINED_DIR}); pass --model RUN_DIR"
+        )
+    run.check_complete()
+    from tfcmgen.config import TrainConfig
+
+    config = TrainConfig.load(run.config_path)
+    vocabulary = Vocabulary.load(run.vocab_path)
+    try:
+        model = keras.saving.load_model(run.model_path)
+    except Exception as e:  # keras raises many types for a damaged zip
+        raise RunFolderError(f"cannot load model {run.model_path}: {e}") from e
+    vocab_size = getattr(model, "vocabulary_size", len(vocabulary))
+    if vocab_size != len(vocabulary):
+        raise RunFolderError(
+            f"{run.vocab_path} has {len(vocabulary)} tokens but the model in {run.model_path} "
+            f"was trained with {vocab_size}: the vocabulary does not belong to this model"
+        )
+    tokenizer = CaptionTokenizer(vocabulary.tokens, max_length=config.max_length)
+    return TextToImageGenerator(model, tokenizer, source=run.root)
+
+
+def generate_grid(config: GenerateConfig) -> str:
+    """Runs `tfcmgen generate`: one row per caption, written as a captioned PNG grid."""
+    from tfcmgen.data import caption_grid
+
+    generator = load_generator(config.model)
+    if config.image is not None:
+        from tfcmgen.editing import edit_grid
+
+        return edit_grid(generator, config)
+    images = generator.generate(list(config.captions), config.num_per_caption, config.seed)
+    labels = [c for c in config.captions for _ in range(config.num_per_caption)]
+    caption_grid(images, labels, config.out, cols=config.num_per_caption)
+    return config.out
