@@ -23,3 +23,8 @@ class ImageError(DatasetError):
         super().__init__(f"{path}: {reason}")
         self.path = path
         self.reason = reason
+
+
+class DatasetWarning(UserWarning):
+    """Something in a dataset was skipped (corrupt images, empty captions, ...); the message says
+    how many and names the first few."""

@@ -1,0 +1,122 @@
+import keras
+import numpy as np
+import pytest
+
+from tfcmgen.layers import TextEncoder
+
+# Two captions and one caption made only of [PAD] (id 0).
+TOKEN_IDS = np.array([[3, 4, 5, 0], [6, 0, 0, 0], [0, 0, 0, 0]], "int32")
+
+
+def _matrix(vocabulary_size=10, dim=4, seed=0):
+    matrix = np.random.default_rng(seed).normal(size=(vocabulary_size, dim)).astype("float32")
+    matrix[0] = 0.0
+    return matrix
+
+
+@pytest.mark.parametrize(
+    "pooling, output_dim, word_dim",
+    [("mean", None, 4), ("bigru", 3, 8), ("attention", 3, 4)],
+)
+def test_text_encoder_passes_layer_test(layer_test, pooling, output_dim, word_dim):
+    kwargs = dict(vocabulary_size=10, embedding_dim=4, pooling=pooling, output_dim=output_dim)
+    sentence_dim = output_dim or word_dim
+    layer_test(
+        TextEncoder,
+        kwargs,
+        TOKEN_IDS,
+        expected_output_shape=[(3, sentence_dim), (3, 4, word_dim)],
+        expected_output_dtype="float32",
+    )
+    encoder = TextEncoder(**kwargs)
+    assert (encoder.sentence_dim, encoder.word_dim) == (sentence_dim, word_dim)
+
+
+def test_mean_pooling_averages_only_real_words_and_gives_zeros_for_all_pad():
+    matrix = _matrix()
+    encoder = TextEncoder(10, 4, embedding_matrix=matrix, pooling="mean")
+    sentence, words = encoder(TOKEN_IDS)
+    np.testing.assert_allclose(sentence[0], matrix[[3, 4, 5]].mean(axis=0), atol=1e-6)
+    np.testing.assert_allclose(sentence[1], matrix[6], atol=1e-6)
+    np.testing.assert_array_equal(sentence[2], np.zeros(4))
+    np.testing.assert_allclose(words[0, :3], matrix[[3, 4, 5]], atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(words)[TOKEN_IDS == 0], 0.0)
+
+
+@pytest.mark.parametrize("pooling", ["mean", "bigru", "attention"])
+def test_padding_does_not_change_the_encoding(pooling):
+    encoder = TextEncoder(10, 4, embedding_matrix=_matrix(), pooling=pooling, output_dim=3)
+    short = np.array([[3, 4], [6, 2]], "int32")
+    padded = np.array([[3, 4, 0, 0, 0], [6, 2, 0, 0, 0]], "int32")
+    short_sentence, short_words = encoder(short)
+    padded_sentence, padded_words = encoder(padded)
+    np.testing.assert_allclose(padded_sentence, short_sentence, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(padded_words)[:, :2], short_words, atol=1e-5)
+    np.testing.assert_array_equal(np.asarray(padded_words)[:, 2:], 0.0)
+
+
+@pytest.mark.parametrize("pooling", ["bigru", "attention"])
+def test_all_pad_caption_gives_finite_zero_sentence(pooling):
+    encoder = TextEncoder(10, 4, pooling=pooling)
+    sentence, words = encoder(np.zeros((2, 5), "int32"))
+    np.testing.assert_array_equal(sentence, 0.0)
+    np.testing.assert_array_equal(words, 0.0)
+
+
+def test_attention_weights_are_a_convex_combination_of_real_words():
+    matrix = _matrix()
+    encoder = TextEncoder(10, 4, embedding_matrix=matrix, pooling="attention")
+    # One real word: all the attention falls on it, whatever the scores.
+    sentence, _ = encoder(np.array([[7, 0, 0]], "int32"))
+    np.testing.assert_allclose(sentence[0], matrix[7], atol=1e-6)
+    # Several words: the result lies inside their bounding box.
+    sentence, _ = encoder(np.array([[3, 4, 5, 0]], "int32"))
+    words = matrix[[3, 4, 5]]
+    assert np.all(np.asarray(sentence[0]) <= words.max(axis=0) + 1e-6)
+    assert np.all(np.asarray(sentence[0]) >= words.min(axis=0) - 1e-6)
+
+
+def test_embedding_matrix_initialises_and_can_be_frozen():
+    matrix = _matrix()
+    frozen = TextEncoder(10, 4, embedding_matrix=matrix, trainable_embeddings=False)
+    np.testing.assert_array_equal(frozen.embedding.embeddings.numpy(), matrix)
+    assert frozen.embedding.embeddings.path not in [w.path for w in frozen.trainable_weights]
+    trainable = TextEncoder(10, 4, embedding_matrix=matrix)
+    trainable.build((None, 4))
+    assert any(w is trainable.embedding.embeddings for w in trainable.trainable_weights)
+
+
+def test_embedding_matrix_survives_keras_save_without_being_in_the_config(tmp_path):
+    matrix = _matrix()
+    encoder = TextEncoder(10, 4, embedding_matrix=matrix, trainable_embeddings=False)
+    assert encoder.get_config()["embedding_matrix"] is None
+    inputs = keras.Input((4,), dtype="int32")
+    model = keras.Model(inputs, encoder(inputs))
+    model.save(tmp_path / "encoder.keras")
+    loaded = keras.saving.load_model(tmp_path / "encoder.keras")
+    loaded_encoder = loaded.layers[-1]
+    np.testing.assert_array_equal(loaded_encoder.embedding.embeddings.numpy(), matrix)
+    assert loaded_encoder.embedding.trainable is False
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(embedding_matrix=np.zeros((9, 4))), r"\(10, 4\).*received.*\(9, 4\)"),
+        (dict(embedding_matrix=np.full((10, 4), np.nan)), "finite"),
+        (dict(pooling="max"), "pooling='max'"),
+        (dict(output_dim=0), "output_dim=0"),
+        (dict(vocabulary_size=0), "vocabulary_size=0"),
+        (dict(embedding_dim=2.5), "embedding_dim=2.5"),
+    ],
+)
+def test_bad_arguments_raise_naming_them(kwargs, message):
+    arguments = dict(vocabulary_size=10, embedding_dim=4)
+    arguments.update(kwargs)
+    with pytest.raises(ValueError, match=message):
+        TextEncoder(**arguments)
+
+
+def test_token_ids_must_be_two_dimensional():
+    with pytest.raises(ValueError, match="token ids"):
+        TextEncoder(10, 4)(np.zeros((2, 3, 4), "int32"))

@@ -1,0 +1,725 @@
+"""The text-to-image GAN: text encoder, conditioning, generator (+ EMA copy), discriminator, train_step."""
+
+from __future__ import annotations
+
+import contextlib
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfcmgen import layers as tfcm_layers
+from tfcmgen import losses as tfcm_losses
+from tfcmgen.models.diff_augment import check_policy, diff_augment
+from tfcmgen.models.discriminator import Discriminator
+from tfcmgen.models.generator import Generator, check_image_size, check_positive_int
+
+FUSIONS = ("film", "add", "multiply", "concat", "gated")
+TEXT_POOLINGS = ("mean", "bigru", "attention")
+
+
+def _check_choice(name, value, choices):
+    if value not in choices:
+        shown = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{name} must be one of {shown}; received {name}={value!r}")
+
+
+def _check_weight(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise ValueError(f"{name} must be a number >= 0; received {name}={value!r}")
+    return float(value)
+
+
+@keras.saving.register_keras_serializable(package="tfcmgen")
+class CrossModalGAN(keras.Model):
+    """Text-to-image GAN trained with `fit()`: matching-aware discriminator, conditioned generator.
+
+    Captions (token ids) pass through a `TextEncoder` to a sentence vector; Conditioning
+    Augmentation (or a dense projection) turns it into the generator's condition; the generator
+    draws an image from condition and noise. The discriminator judges (image, sentence) pairs as in
+    GAN-CLS: a real image with its caption is real; a real image with a mismatched caption and a
+    generated image with its caption are fake. The text encoder learns with the discriminator (its
+    gradients teach it which words tell images apart); the generator sees the sentence as a
+    constant. An exponential moving average of the generator side (conditioning, fusion, generator)
+    makes the samples, `call()` and exports.
+
+    `call(inputs)` takes token ids int32 [B, L] or a dict `{"token_ids": ..., "noise": ...}` (noise
+    float32 [B, noise_dim]; drawn when absent) and returns EMA-generator images float32
+    [B, S, S, 3] in [-1, 1]. `generate(token_ids, seed)` draws the noise as
+    `tf.random.stateless_normal([B, noise_dim], seed=[seed, 0])`, so an export can reproduce it.
+
+    Under `tf.distribute.MirroredStrategy` every loss is averaged over the global batch, batch norm
+    statistics are synchronised, and the random numbers of a step are drawn for the global batch
+    and sliced per replica, so N replicas take the same step as one device (up to the conditioning
+    augmentation noise, which the `ConditioningAugmentation` layer draws itself).
+
+    Args:
+        vocabulary_size: int. Token ids are in [0, vocabulary_size); 0 is padding.
+        max_length: int. Caption length in tokens. Defaults to 16.
+        image_size: int. 32, 64, 128 or 256. Defaults to 64.
+        embedding_dim: int. Word vector size. Defaults to 64.
+        embedding_matrix: array [vocabulary_size, embedding_dim] or None. Initial word vectors
+            (e.g. Word2Vec); not stored in the config (the trained weights are saved instead).
+        trainable_embeddings: bool. Fine-tune the word vectors. Defaults to True.
+        text_pooling: str. `"mean"`, `"bigru"` or `"attention"`. Defaults to `"mean"`.
+        condition_dim: int. Size of the generator's condition. Defaults to 128.
+        noise_dim: int. Defaults to 64.
+        fusion: str. How the condition enters the generator: `"film"` (FiLM / conditional batch
+            norm in every block, condition also concatenated to the noise) or a `FeatureFusion`
+            mode (`"add"`, `"multiply"`, `"concat"`, `"gated"`) combining condition and noise at the
+            input only. Defaults to `"film"`.
+        generator_width: int. Generator channel multiplier. Defaults to 32.
+        discriminator_width: int. Discriminator channel multiplier. Defaults to 32.
+        discriminator_head: str. `"projection"` or `"matching"`. Defaults to `"projection"`.
+        spectral_norm: bool. Spectral normalisation in the discriminator. Defaults to True.
+        use_ca: bool. Conditioning Augmentation (StackGAN) instead of a dense projection.
+            Defaults to True.
+        kl_weight: float. Weight of the CA KL term (summed over the condition's dimensions) in
+            the generator loss. StackGAN's 2.0 on a per-dimension mean is 2 / condition_dim here;
+            a large weight pulls every caption's condition towards the same point. Defaults to
+            0.01.
+        ma_gp_weight: float. Matching-aware gradient penalty weight (DF-GAN uses 2.0); 0 disables.
+            Defaults to 0.0.
+        gp_weight: float. WGAN-GP penalty weight, used when compiled with `loss="wgan-gp"`.
+            Defaults to 10.0.
+        gan_int_weight: float. Weight of the generator loss on interpolated sentences (GAN-INT);
+            0 disables. Defaults to 0.0.
+        ema_decay: float in [0, 1). Generator EMA decay (warmed up as min(decay, (1+t)/(10+t)));
+            0 makes the EMA a copy. Defaults to 0.999.
+        diff_augment: tuple of str. Caption-preserving DiffAugment policy, from `"translation"`
+            and `"cutout"`; empty disables. Defaults to `("translation", "cutout")`.
+        seed: int. Seed of the model's `SeedGenerator` (noise, augmentation). Defaults to 0.
+        **kwargs: passed on to `keras.Model` (e.g. `name`).
+
+    Example:
+
+    >>> import numpy as np, keras
+    >>> gan = CrossModalGAN(vocabulary_size=20, max_length=6, image_size=32, embedding_dim=8,
+    ...                     condition_dim=8, noise_dim=8, generator_width=4,
+    ...                     discriminator_width=4)
+    >>> gan.compile(keras.optimizers.Adam(2e-4, beta_1=0.0, beta_2=0.9),
+    ...             keras.optimizers.Adam(4e-4, beta_1=0.0, beta_2=0.9), loss="hinge")
+    >>> gan.generate(np.ones((2, 6), "int32"), seed=0).shape
+    TensorShape([2, 32, 32, 3])
+
+    References:
+        Reed et al. 2016, "Generative Adversarial Text to Image Synthesis" (GAN-CLS, GAN-INT).
+        Zhang et al. 2017, "StackGAN" (Conditioning Augmentation).
+        Tao et al. 2022, "DF-GAN" (matching-aware gradient penalty, text fusion in every block).
+        Miyato and Koyama 2018, "cGANs with Projection Discriminator".
+        Heusel et al. 2017 (TTUR); Yazici et al. 2019, "The Unusual Effectiveness of Averaging in
+        GAN Training" (generator EMA); Zhao et al. 2020 (DiffAugment).
+    """
+
+    # DF-GAN's MA-GP exponent p in k * E[||grad||^p].
+    MA_GP_EXPONENT = 6.0
+
+    def __init__(
+        self,
+        vocabulary_size,
+        max_length=16,
+        image_size=64,
+        embedding_dim=64,
+        embedding_matrix=None,
+        trainable_embeddings=True,
+        text_pooling="mean",
+        condition_dim=128,
+        noise_dim=64,
+        fusion="film",
+        generator_width=32,
+        discriminator_width=32,
+        discriminator_head="projection",
+        spectral_norm=True,
+        use_ca=True,
+        kl_weight=0.01,
+        ma_gp_weight=0.0,
+        gp_weight=10.0,
+        gan_int_weight=0.0,
+        ema_decay=0.999,
+        diff_augment=("translation", "cutout"),
+        seed=0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.vocabulary_size = check_positive_int("vocabulary_size", vocabulary_size, minimum=2)
+        self.max_length = check_positive_int("max_length", max_length)
+        self.image_size = check_image_size(image_size)
+        self.embedding_dim = check_positive_int("embedding_dim", embedding_dim)
+        if embedding_matrix is not None:
+            embedding_matrix = np.asarray(embedding_matrix, dtype="float32")
+            expected = (self.vocabulary_size, self.embedding_dim)
+            if embedding_matrix.shape != expected:
+                raise ValueError(
+                    f"embedding_matrix must have shape (vocabulary_size, embedding_dim) = "
+                    f"{expected}; received embedding_matrix with shape {embedding_matrix.shape}"
+                )
+        self.trainable_embeddings = bool(trainable_embeddings)
+        _check_choice("text_pooling", text_pooling, TEXT_POOLINGS)
+        self.text_pooling = text_pooling
+        self.condition_dim = check_positive_int("condition_dim", condition_dim)
+        self.noise_dim = check_positive_int("noise_dim", noise_dim)
+        _check_choice("fusion", fusion, FUSIONS)
+        self.fusion = fusion
+        self.generator_width = check_positive_int("generator_width", generator_width)
+        self.discriminator_width = check_positive_int("discriminator_width", discriminator_width)
+        self.discriminator_head = discriminator_head
+        self.spectral_norm = bool(spectral_norm)
+        self.use_ca = bool(use_ca)
+        self.kl_weight = _check_weight("kl_weight", kl_weight)
+        self.ma_gp_weight = _check_weight("ma_gp_weight", ma_gp_weight)
+        self.gp_weight = _check_weight("gp_weight", gp_weight)
+        self.gan_int_weight = _check_weight("gan_int_weight", gan_int_weight)
+        ema_decay = _check_weight("ema_decay", ema_decay)
+        if ema_decay >= 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1); received ema_decay={ema_decay}")
+        self.ema_decay = ema_decay
+        self.diff_augment = check_policy(diff_augment)
+        self.seed = check_positive_int("seed", seed, minimum=0)
+        self.seed_generator = keras.random.SeedGenerator(self.seed, name="seed_generator")
+
+        self.text_encoder = tfcm_layers.TextEncoder(
+            vocabulary_size=self.vocabulary_size,
+            embedding_dim=self.embedding_dim,
+            embedding_matrix=embedding_matrix,
+            trainable_embeddings=self.trainable_embeddings,
+            pooling=self.text_pooling,
+            name="text_encoder",
+        )
+        self.discriminator = Discriminator(
+            image_size=self.image_size,
+            base_width=self.discriminator_width,
+            spectral_norm=self.spectral_norm,
+            head=discriminator_head,
+            name="discriminator",
+        )
+        # The generator side exists twice: the live copy trained by the optimizer and the EMA copy
+        # that makes samples and exports (never trained, only averaged).
+        self.condition_encoder, self.fusion_layer, self.generator = self._generator_side("")
+        self.ema_condition_encoder, self.ema_fusion_layer, self.ema_generator = (
+            self._generator_side("ema_")
+        )
+        for layer in (self.ema_condition_encoder, self.ema_fusion_layer, self.ema_generator):
+            if layer is not None:
+                layer.trainable = False
+        self._build_all()
+        self.g_optimizer = None
+        self.d_optimizer = None
+
+    # ----------------------------------------------------------------------------------------
+    # Construction
+    # ----------------------------------------------------------------------------------------
+
+    def _generator_side(self, prefix):
+        if self.use_ca:
+            condition_encoder = tfcm_layers.ConditioningAugmentation(
+                self.condition_dim, seed=self.seed + 1, name=f"{prefix}conditioning_augmentation"
+            )
+        else:
+            condition_encoder = keras.layers.Dense(
+                self.condition_dim, name=f"{prefix}condition_projection"
+            )
+        if self.fusion == "film":
+            fusion_layer = None
+            generator_args = {"noise_dim": self.noise_dim, "condition_dim": self.condition_dim}
+        else:
+            fusion_layer = tfcm_layers.FeatureFusion(
+                self.fusion, self.noise_dim, name=f"{prefix}fusion"
+            )
+            # The fused vector is the generator's only input; its width is known after a call.
+            fused_dim = int(
+                fusion_layer(
+                    [tf.zeros([1, self.condition_dim]), tf.zeros([1, self.noise_dim])]
+                ).shape[-1]
+            )
+            generator_args = {"noise_dim": fused_dim, "condition_dim": 0}
+        generator = Generator(
+            image_size=self.image_size,
+            base_width=self.generator_width,
+            film=self.fusion == "film",
+            name=f"{prefix}generator",
+            **generator_args,
+        )
+        return condition_encoder, fusion_layer, generator
+
+    def _build_all(self):
+        """Creates every variable now, so optimizers can be built in `compile` (see there)."""
+        token_ids = tf.ones([1, self.max_length], tf.int32)
+        sentence, _ = self.text_encoder(token_ids)
+        noise = tf.zeros([1, self.noise_dim])
+        for side in (self._live_side(), self._ema_side()):
+            self._generate_from_sentence(sentence, noise, side, training=False)
+        self.discriminator.build((None, self.image_size, self.image_size, 3), sentence.shape)
+        self._copy_weights(self._ema_side(), self._live_side())
+        self.built = True
+
+    def _live_side(self):
+        return (self.condition_encoder, self.fusion_layer, self.generator)
+
+    def _ema_side(self):
+        return (self.ema_condition_encoder, self.ema_fusion_layer, self.ema_generator)
+
+    @staticmethod
+    def _side_weights(side):
+        """Float weights of the generator side (trainable and batch-norm statistics)."""
+        return [
+            w
+            for layer in side
+            if layer is not None
+            for w in layer.weights
+            if "float" in str(w.dtype)
+        ]
+
+    def _copy_weights(self, target_side, source_side):
+        for target, source in zip(self._side_weights(target_side), self._side_weights(source_side)):
+            target.assign(source)
+
+    @property
+    def generator_variables(self):
+        """Variables the generator optimizer trains: conditioning, fusion, generator."""
+        return [w for layer in self._live_side() if layer is not None for w in layer.trainable_weights]
+
+    @property
+    def discriminator_variables(self):
+        """Variables the discriminator optimizer trains: discriminator and text encoder."""
+        return self.discriminator.trainable_weights + self.text_encoder.trainable_weights
+
+    # ----------------------------------------------------------------------------------------
+    # Generation
+    # ----------------------------------------------------------------------------------------
+
+    def _condition(self, sentence, side, training):
+        """Sentence -> (condition, KL term). Without CA the KL term is 0."""
+        encoder = side[0]
+        if self.use_ca:
+            condition, kl = encoder(sentence, training=training)
+            return condition, kl
+        return encoder(sentence), tf.zeros([])
+
+    def _generate_from_condition(self, condition, noise, side, training):
+        _, fusion_layer, generator = side
+        if fusion_layer is None:
+            return generator(noise, condition, training=training)
+        return generator(fusion_layer([condition, noise]), None, training=training)
+
+    def _generate_from_sentence(self, sentence, noise, side, training):
+        condition, _ = self._condition(sentence, side, training)
+        return self._generate_from_condition(condition, noise, side, training)
+
+    def call(self, inputs, training=False):
+        if isinstance(inputs, dict):
+            token_ids = inputs["token_ids"]
+            noise = inputs.get("noise")
+        else:
+            token_ids, noise = inputs, None
+        token_ids = tf.convert_to_tensor(token_ids)
+        if noise is None:
+            noise = keras.random.normal(
+                (tf.shape(token_ids)[0], self.noise_dim), seed=self.seed_generator
+            )
+        sentence, _ = self.text_encoder(token_ids, training=False)
+        # Samples and exports come from the EMA generator, in inference mode.
+        return self._generate_from_sentence(sentence, noise, self._ema_side(), training=False)
+
+    def generate(self, token_ids, seed=0):
+        """EMA-generator images for `token_ids` int32 [B, L] with noise fixed by `seed`.
+
+        The noise is `tf.random.stateless_normal([B, noise_dim], seed=[seed, 0])`; the same seed
+        gives the same images, in this process, after save/load and in an export.
+        """
+        token_ids = tf.convert_to_tensor(token_ids, dtype=tf.int32)
+        if token_ids.shape.rank != 2 or token_ids.shape[1] != self.max_length:
+            raise ValueError(
+                f"token_ids must have shape [batch, max_length={self.max_length}]; "
+                f"received shape {token_ids.shape}"
+            )
+        noise = tf.random.stateless_normal(
+            [tf.shape(token_ids)[0], self.noise_dim], seed=[seed, 0], dtype=tf.float32
+        )
+        return self({"token_ids": token_ids, "noise": noise}, training=False)
+
+    # ----------------------------------------------------------------------------------------
+    # Compile
+    # ----------------------------------------------------------------------------------------
+
+    def compile(self, g_optimizer, d_optimizer, loss="hinge", **kwargs):
+        """Sets the two optimizers (TTUR: separate learning rates) and the adversarial loss.
+
+        Args:
+            g_optimizer: keras optimizer (or its name / config) for the generator side.
+            d_optimizer: keras optimizer for the discriminator and the text encoder. Must be a
+                different instance from `g_optimizer`.
+            loss: str. `"hinge"`, `"bce"` or `"wgan-gp"` (Wasserstein loss plus gradient penalty
+                weighted by `gp_weight`). Defaults to `"hinge"`.
+            **kwargs: passed on to `keras.Model.compile` (e.g. `jit_compile`,
+                `steps_per_execution`).
+        """
+        if loss not in ("hinge", "bce", "wgan-gp"):
+            raise ValueError(f"loss must be one of 'hinge', 'bce', 'wgan-gp'; received loss={loss!r}")
+        g_optimizer = keras.optimizers.get(g_optimizer)
+        d_optimizer = keras.optimizers.get(d_optimizer)
+        if g_optimizer is d_optimizer:
+            raise ValueError(
+                "g_optimizer and d_optimizer must be two optimizer instances (each keeps its "
+                "own slots and step count); received the same object twice"
+            )
+        super().compile(optimizer=None, **kwargs)
+        self.loss_name = loss
+        self.g_loss_fn, self.d_loss_fn = tfcm_losses.get(loss)
+        self.g_optimizer = g_optimizer
+        self.d_optimizer = d_optimizer
+        if self.dtype_policy.name == "mixed_float16":
+            self.g_optimizer = keras.optimizers.LossScaleOptimizer(g_optimizer)
+            self.d_optimizer = keras.optimizers.LossScaleOptimizer(d_optimizer)
+        # Optimizer slots are built here, inside the model's strategy scope: under MirroredStrategy,
+        # slots created lazily inside the first distributed step fail ("You must feed a value for
+        # placeholder ... replica_1/Initializer").
+        with self.distribute_strategy.scope():
+            self.g_optimizer.build(self.generator_variables)
+            self.d_optimizer.build(self.discriminator_variables)
+
+        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
+        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+        self.kl_tracker = keras.metrics.Mean(name="kl")
+        self.d_real_tracker = keras.metrics.Mean(name="d_real")
+        self.d_fake_tracker = keras.metrics.Mean(name="d_fake")
+        self.penalty_tracker = keras.metrics.Mean(name="gp")
+
+    @property
+    def metrics(self):
+        trackers = [
+            getattr(self, name, None)
+            for name in ("d_loss_tracker", "g_loss_tracker", "kl_tracker", "d_real_tracker",
+                         "d_fake_tracker")
+        ]
+        if self._penalty_weight() > 0:
+            trackers.append(getattr(self, "penalty_tracker", None))
+        return [t for t in trackers if t is not None]
+
+    def get_compile_config(self):
+        if self.g_optimizer is None:
+            return None
+        return {
+            "g_optimizer": keras.optimizers.serialize(self._inner(self.g_optimizer)),
+            "d_optimizer": keras.optimizers.serialize(self._inner(self.d_optimizer)),
+            "loss": self.loss_name,
+            "jit_compile": bool(self.jit_compile),
+        }
+
+    def compile_from_config(self, config):
+        config = dict(config)
+        config["g_optimizer"] = keras.optimizers.deserialize(config["g_optimizer"])
+        config["d_optimizer"] = keras.optimizers.deserialize(config["d_optimizer"])
+        self.compile(**config)
+
+    @staticmethod
+    def _inner(optimizer):
+        return getattr(optimizer, "inner_optimizer", optimizer)
+
+    # ----------------------------------------------------------------------------------------
+    # Regularisers
+    # ----------------------------------------------------------------------------------------
+
+    def kl_loss(self, kl, global_batch):
+        """Conditioning Augmentation KL term, `KL(N(mu, sigma^2) || N(0, I))`, global-batch mean.
+
+        Reference: Zhang et al. 2017, "StackGAN". A per-example vector is averaged over the global
+        batch; a scalar (the layer's own mean over the local batch) is divided by the replica count
+        so the replicas' sum is the global mean.
+        """
+        kl = tf.cast(kl, tf.float32)
+        if kl.shape.rank == 0:
+            return kl / tf.cast(self.distribute_strategy.num_replicas_in_sync, tf.float32)
+        return tf.nn.compute_average_loss(kl, global_batch_size=global_batch)
+
+    def matching_aware_gradient_penalty(self, gradients_images, gradients_sentence):
+        """MA-GP per example: `(||dD/dx||^2 + ||dD/ds||^2)^(p/2)` at real images with their captions.
+
+        Multiplied by `ma_gp_weight` (k) by the caller: `k * E[||grad_(x,s) D(x, s)||^p]`, p = 6.
+        It smooths the discriminator around matching real pairs, which makes its judgement of
+        text-image agreement easier for the generator to follow.
+        Reference: Tao et al. 2022, "DF-GAN: A Simple and Effective Baseline for Text-to-Image
+        Synthesis", section 3.3.
+        """
+        squared = tf.reduce_sum(tf.square(gradients_images), axis=[1, 2, 3])
+        squared += tf.reduce_sum(tf.square(gradients_sentence), axis=-1)
+        return tf.pow(squared + 1e-12, self.MA_GP_EXPONENT / 2.0)
+
+    def gradient_penalty(self, real, fake, sentence, uniform):
+        """WGAN-GP per example: `(||grad_x D(x_hat, s)||_2 - 1)^2`, `x_hat = real + a (fake - real)`.
+
+        `a` ~ U[0, 1) per example (`uniform` [B, 1]). Weighted by `gp_weight` by the caller.
+        Reference: Gulrajani et al. 2017, "Improved Training of Wasserstein GANs".
+        """
+        alpha = tf.reshape(uniform, [-1, 1, 1, 1])
+        interpolated = real + alpha * (fake - real)
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(interpolated)
+            logits = self.discriminator(interpolated, sentence, training=True)
+        gradients = tape.gradient(tf.reduce_sum(logits), interpolated)
+        norm = tf.sqrt(tf.reduce_sum(tf.square(gradients), axis=[1, 2, 3]) + 1e-12)
+        return tf.square(norm - 1.0)
+
+    def _penalty_weight(self):
+        if getattr(self, "loss_name", None) == "wgan-gp":
+            return self.gp_weight + self.ma_gp_weight
+        return self.ma_gp_weight
+
+    # ----------------------------------------------------------------------------------------
+    # Training
+    # ----------------------------------------------------------------------------------------
+
+    def _replica_batch(self, images):
+        """(local batch, global batch, offset of this replica's examples in the global batch)."""
+        local = tf.shape(images)[0]
+        replicas = self.distribute_strategy.num_replicas_in_sync
+        if replicas == 1:
+            return local, local, tf.zeros([], tf.int32)
+        context = tf.distribute.get_replica_context()
+        sizes = context.all_gather(tf.reshape(local, [1]), axis=0)
+        replica = tf.cast(context.replica_id_in_sync_group, tf.int32)
+        offset = tf.reduce_sum(sizes[:replica])
+        global_batch = tf.reduce_sum(sizes)
+        tf.debugging.assert_greater_equal(
+            global_batch,
+            replicas,
+            message=(
+                f"batch_size must be at least the number of replicas ({replicas}) so every "
+                "replica gets an example; the global batch received is smaller"
+            ),
+        )
+        return local, global_batch, offset
+
+    def _draw(self, kind, batch, width):
+        """Random numbers for the global batch, sliced to this replica's examples.
+
+        Drawing for the global batch (same seed on every replica) and slicing makes example i of
+        the global batch see the same numbers on one device and on N replicas.
+        """
+        local, global_batch, offset = batch
+        shape = tf.stack([global_batch, width])
+        if kind == "normal":
+            values = keras.random.normal(shape, seed=self.seed_generator)
+        else:
+            values = keras.random.uniform(shape, seed=self.seed_generator)
+        return values[offset : offset + local]
+
+    def _augment(self, images, batch):
+        if not self.diff_augment:
+            return images
+        uniform = self._draw("uniform", batch, 2 * len(self.diff_augment))
+        return diff_augment(images, self.diff_augment, uniform)
+
+    def _encode(self, token_ids, mismatched_token_ids, training):
+        """One text-encoder pass over captions and mismatched captions together."""
+        local = tf.shape(token_ids)[0]
+        sentences, _ = self.text_encoder(
+            tf.concat([token_ids, mismatched_token_ids], axis=0), training=training
+        )
+        return sentences[:local], sentences[local:]
+
+    def _discriminator_loss(self, real, sentence, mismatched_sentence, fake, batch):
+        """Matching-aware discriminator loss on one batch; returns (loss, logs)."""
+        local, global_batch, _ = batch
+        real_aug = self._augment(real, batch)
+        fake_aug = self._augment(fake, batch)
+        # The MA-GP needs dD/d(real, sentence); the inner tape only records when it is used.
+        penalty_tape = tf.GradientTape(watch_accessed_variables=False)
+        with penalty_tape if self.ma_gp_weight > 0 else contextlib.nullcontext():
+            if self.ma_gp_weight > 0:
+                penalty_tape.watch([real_aug, sentence])
+            # One trunk pass over real and fake; the text only enters the cheap head, so the
+            # mismatched pair reuses the real images' features.
+            features = self.discriminator.features(
+                tf.concat([real_aug, fake_aug], axis=0), training=True
+            )
+            real_features, fake_features = features[:local], features[local:]
+            real_logits = self.discriminator.head_logits(real_features, sentence, training=True)
+        mismatched_logits = self.discriminator.head_logits(
+            real_features, mismatched_sentence, training=True
+        )
+        fake_logits = self.discriminator.head_logits(fake_features, sentence, training=True)
+        per_example = self.d_loss_fn(real_logits, fake_logits, mismatched_logits)
+        d_loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
+
+        penalty = tf.zeros([])
+        if self.ma_gp_weight > 0:
+            grad_images, grad_sentence = penalty_tape.gradient(
+                tf.reduce_sum(real_logits), [real_aug, sentence]
+            )
+            ma_gp = self.matching_aware_gradient_penalty(grad_images, grad_sentence)
+            penalty += self.ma_gp_weight * tf.nn.compute_average_loss(
+                ma_gp, global_batch_size=global_batch
+            )
+        if self.loss_name == "wgan-gp" and self.gp_weight > 0:
+            gp = self.gradient_penalty(
+                real_aug, fake_aug, sentence, self._draw("uniform", batch, 1)
+            )
+            penalty += self.gp_weight * tf.nn.compute_average_loss(
+                gp, global_batch_size=global_batch
+            )
+        logs = {
+            "d_loss": per_example,
+            "d_real": real_logits,
+            "d_fake": fake_logits,
+            "gp": penalty,
+        }
+        return d_loss + penalty, logs
+
+    def _generator_loss(self, token_ids, mismatched_token_ids, batch, training):
+        """Adversarial generator loss (+ GAN-INT, + CA KL) on one batch; returns (loss, logs)."""
+        local, global_batch, _ = batch
+        # The sentence is a constant for the generator: the text encoder learns with D.
+        sentence, mismatched_sentence = self._encode(token_ids, mismatched_token_ids, training)
+        sentence = tf.stop_gradient(sentence)
+        noise = self._draw("normal", batch, self.noise_dim)
+        if self.gan_int_weight > 0:
+            # GAN-INT: interpolated sentences lie near the data manifold of captions; the
+            # generator must make them look real too (Reed et al. 2016, section 4.3).
+            interpolated = 0.5 * (sentence + tf.stop_gradient(mismatched_sentence))
+            sentences = tf.concat([sentence, interpolated], axis=0)
+            noise = tf.concat([noise, self._draw("normal", batch, self.noise_dim)], axis=0)
+        else:
+            sentences = sentence
+        condition, kl = self._condition(sentences, self._live_side(), training)
+        fake = self._generate_from_condition(condition, noise, self._live_side(), training)
+        if self.gan_int_weight > 0:
+            fake_aug = tf.concat(
+                [self._augment(fake[:local], batch), self._augment(fake[local:], batch)], axis=0
+            )
+        else:
+            fake_aug = self._augment(fake, batch)
+        logits = self.discriminator(fake_aug, sentences, training=training)
+        per_example = self.g_loss_fn(logits[:local])
+        g_loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
+        if self.gan_int_weight > 0:
+            g_loss += self.gan_int_weight * tf.nn.compute_average_loss(
+                self.g_loss_fn(logits[local:]), global_batch_size=global_batch
+            )
+        kl_term = self.kl_loss(kl, global_batch) if self.use_ca else tf.zeros([])
+        logs = {"g_loss": per_example, "kl": kl_term}
+        return g_loss + self.kl_weight * kl_term, logs
+
+    def _update_ema(self):
+        """`ema = d * ema + (1 - d) * w` with `d = min(ema_decay, (1 + t) / (10 + t))`.
+
+        The warm-up lets the average follow the fast early changes of short runs.
+        Reference: Yazici et al. 2019; Karras et al. 2018 (generator EMA for sampling).
+        """
+        step = tf.cast(self.g_optimizer.iterations, tf.float32)
+        decay = tf.minimum(self.ema_decay, (1.0 + step) / (10.0 + step))
+        for ema, live in zip(self._side_weights(self._ema_side()),
+                             self._side_weights(self._live_side())):
+            ema.assign(decay * ema + (1.0 - decay) * tf.cast(live, ema.dtype))
+
+    def _update_trackers(self, logs, replicas):
+        self.d_loss_tracker.update_state(logs["d_loss"])
+        self.g_loss_tracker.update_state(logs["g_loss"])
+        self.d_real_tracker.update_state(logs["d_real"])
+        self.d_fake_tracker.update_state(logs["d_fake"])
+        # Scalars averaged over the global batch are 1/replicas of the global value on each
+        # replica; times the replica count they are this replica's mean, which Mean averages.
+        self.kl_tracker.update_state(logs["kl"] * replicas)
+        if self._penalty_weight() > 0:
+            self.penalty_tracker.update_state(logs["gp"] * replicas)
+
+    def train_step(self, data):
+        real = tf.convert_to_tensor(data["image"], tf.float32)
+        token_ids = data["token_ids"]
+        mismatched_token_ids = data["mismatched_token_ids"]
+        batch = self._replica_batch(real)
+        replicas = self.distribute_strategy.num_replicas_in_sync
+
+        # ---- Discriminator: real+caption = real, real+mismatched = fake, fake+caption = fake ----
+        noise = self._draw("normal", batch, self.noise_dim)
+        with tf.GradientTape() as tape:
+            sentence, mismatched_sentence = self._encode(token_ids, mismatched_token_ids, True)
+            # The fake images are constants for D: not recording the generator saves memory.
+            with tape.stop_recording():
+                fake = self._generate_from_sentence(
+                    sentence, noise, self._live_side(), training=True
+                )
+            d_loss, d_logs = self._discriminator_loss(
+                real, sentence, mismatched_sentence, fake, batch
+            )
+            scaled = self.d_optimizer.scale_loss(d_loss)
+        gradients = tape.gradient(scaled, self.discriminator_variables)
+        self.d_optimizer.apply_gradients(zip(gradients, self.discriminator_variables))
+
+        # ---- Generator: fake+caption should look real to the updated discriminator ----
+        with tf.GradientTape() as tape:
+            g_loss, g_logs = self._generator_loss(token_ids, mismatched_token_ids, batch, True)
+            scaled = self.g_optimizer.scale_loss(g_loss)
+        gradients = tape.gradient(scaled, self.generator_variables)
+        self.g_optimizer.apply_gradients(zip(gradients, self.generator_variables))
+        self._update_ema()
+
+        self._update_trackers({**d_logs, **g_logs}, replicas)
+        return {m.name: m.result() for m in self.metrics}
+
+    def test_step(self, data):
+        real = tf.convert_to_tensor(data["image"], tf.float32)
+        token_ids = data["token_ids"]
+        mismatched_token_ids = data["mismatched_token_ids"]
+        batch = self._replica_batch(real)
+        sentence, mismatched_sentence = self._encode(token_ids, mismatched_token_ids, False)
+        fake = self._generate_from_sentence(
+            sentence, self._draw("normal", batch, self.noise_dim), self._live_side(), False
+        )
+        _, d_logs = self._discriminator_loss(real, sentence, mismatched_sentence, fake, batch)
+        _, g_logs = self._generator_loss(token_ids, mismatched_token_ids, batch, False)
+        self._update_trackers(
+            {**d_logs, **g_logs}, self.distribute_strategy.num_replicas_in_sync
+        )
+        return {m.name: m.result() for m in self.metrics}
+
+    def fit(self, x=None, *args, **kwargs):
+        self._check_batch_size(x)
+        return super().fit(x, *args, **kwargs)
+
+    def _check_batch_size(self, dataset):
+        """Fails before training when a known batch size is smaller than the replica count."""
+        replicas = self.distribute_strategy.num_replicas_in_sync
+        spec = getattr(dataset, "element_spec", None)
+        if replicas == 1 or not isinstance(spec, dict) or "image" not in spec:
+            return
+        batch_size = spec["image"].shape[0]
+        if batch_size is not None and batch_size < replicas:
+            raise ValueError(
+                f"batch_size must be at least the number of replicas ({replicas}) so every "
+                f"replica gets an example; received batch_size={batch_size}"
+            )
+
+    # ----------------------------------------------------------------------------------------
+    # Serialization
+    # ----------------------------------------------------------------------------------------
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "vocabulary_size": self.vocabulary_size,
+                "max_length": self.max_length,
+                "image_size": self.image_size,
+                "embedding_dim": self.embedding_dim,
+                # The initial word vectors live on in the saved weights; the config stays small.
+                "embedding_matrix": None,
+                "trainable_embeddings": self.trainable_embeddings,
+                "text_pooling": self.text_pooling,
+                "condition_dim": self.condition_dim,
+                "noise_dim": self.noise_dim,
+                "fusion": self.fusion,
+                "generator_width": self.generator_width,
+                "discriminator_width": self.discriminator_width,
+                "discriminator_head": self.discriminator_head,
+                "spectral_norm": self.spectral_norm,
+                "use_ca": self.use_ca,
+                "kl_weight": self.kl_weight,
+                "ma_gp_weight": self.ma_gp_weight,
+                "gp_weight": self.gp_weight,
+                "gan_int_weight": self.gan_int_weight,
+                "ema_decay": self.ema_decay,
+                "diff_augment": list(self.diff_augment),
+                "seed": self.seed,
+            }
+        )
+        return config
