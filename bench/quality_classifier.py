@@ -23,6 +23,7 @@ import platform
 import sys
 import time
 
+import cv2
 import numpy as np
 
 
@@ -31,9 +32,9 @@ def parse_args(argv=None):
     parser.add_argument("--out", default="bench/out/attribute_classifier.keras",
                         help="where to save the classifier (.keras); the report goes beside it")
     parser.add_argument("--image-size", type=int, default=64)
-    parser.add_argument("--num-images", type=int, default=24000, help="training images")
+    parser.add_argument("--num-images", type=int, default=10000, help="training images")
     parser.add_argument("--test-images", type=int, default=4000, help="fresh test images")
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--minutes", type=float, default=None,
                         help="stop training when this wall-clock budget runs out")
     parser.add_argument("--batch-size", type=int, default=64)
@@ -113,15 +114,30 @@ def main(argv=None):
                      "held_out": len(held_out_test)},
         "confusions": top_confusions(classifier, test.images, test.attributes),
     }
-    features = classifier.features(test.images)
-    half = len(features) // 2
-    report["real_vs_real_fid"] = frechet_distance(features[:half], features[half:])
-    report["real_vs_real_kid"] = kernel_inception_distance(features[:half], features[half:],
-                                                           num_subsets=50, subset_size=1000)[0]
-    # A generator that draws the right layout in the wrong colours: the judge must notice.
-    swapped = test.images[..., ::-1]
-    report["real_vs_channel_swapped_fid"] = frechet_distance(features,
-                                                             classifier.features(swapped))
+    # Robustness: generated images are rarely sharp or clean, and the judge must still read them.
+    blurred = np.stack([cv2.GaussianBlur(image, (0, 0), 1.5) for image in test.images])
+    noise = np.random.default_rng(args.seed).normal(0.0, 0.1, test.images.shape)
+    noisy = np.clip(test.images / 127.5 - 1.0 + noise, -1.0, 1.0).astype(np.float32)
+    report["accuracy_blurred"] = attribute_accuracy(classifier, blurred, test.attributes)
+    report["accuracy_noisy"] = attribute_accuracy(classifier, noisy, test.attributes)
+
+    # FID / KID scale, every pair at the same sample size (FID is biased upwards for small sets):
+    # two halves of the real test set (the floor), real against blurred real, and real against a
+    # mode-collapsed set (the same 8 images repeated).
+    half = len(test) // 2
+    first = classifier.features(test.images[:half])
+    others = {
+        "real": test.images[half : 2 * half],
+        "blurred": blurred[half : 2 * half],
+        "collapsed": test.images[np.arange(half) % 8 + half],
+    }
+    report["fid_kid_vs_real"] = {}
+    for name, images in others.items():
+        features = classifier.features(images)
+        kid, kid_std = kernel_inception_distance(first, features, num_subsets=50,
+                                                 subset_size=1000)
+        report["fid_kid_vs_real"][name] = {"fid": frechet_distance(first, features),
+                                           "kid": kid, "kid_std": kid_std, "n": half}
 
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     classifier.save(args.out)
@@ -133,18 +149,21 @@ def main(argv=None):
           f"{epochs_run} epochs in {train_seconds:.0f} s (rendering {render_seconds:.0f} s), "
           f"{report['parameters']:,} parameters")
     names = list(report["accuracy_all"])
-    print(f"{'test set':<22}{'n':>6}" + "".join(f"{n:>12}" for n in names))
+    print(f"{'test set':<24}{'n':>6}" + "".join(f"{n:>12}" for n in names))
     for label, key, n in (("all combinations", "accuracy_all", len(test)),
                           ("seen colour+shape", "accuracy_seen_pairs", len(seen_attributes)),
                           ("held-out colour+shape", "accuracy_held_out_pairs",
-                           len(held_out_test))):
-        print(f"{label:<22}{n:>6}" + "".join(f"{report[key][k]:>12.4f}" for k in names))
+                           len(held_out_test)),
+                          ("blurred (sigma 1.5 px)", "accuracy_blurred", len(test)),
+                          ("noisy (sigma 0.1)", "accuracy_noisy", len(test))):
+        print(f"{label:<24}{n:>6}" + "".join(f"{report[key][k]:>12.4f}" for k in names))
     for name, mistakes in report["confusions"].items():
         if mistakes:
             print(f"  most common {name} mistakes: {', '.join(mistakes)}")
-    print(f"FID real vs real (two halves of {len(test)}): {report['real_vs_real_fid']:.3f}; "
-          f"KID {report['real_vs_real_kid']:.5f}; "
-          f"FID real vs channel-swapped real: {report['real_vs_channel_swapped_fid']:.1f}")
+    print(f"FID / KID against {half} real images, each set of {half}:")
+    for name, figures in report["fid_kid_vs_real"].items():
+        print(f"  {name:<10} FID {figures['fid']:8.3f}   KID {figures['kid']:.5f} "
+              f"+- {figures['kid_std']:.5f}")
     print(f"saved {args.out} and {report_path}")
     return report
 

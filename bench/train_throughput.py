@@ -145,10 +145,17 @@ def run_worker(args) -> dict:
     start = time.perf_counter()
     gan.fit(dataset, steps_per_epoch=args.warmup, epochs=1, verbose=0)
     warmup_seconds = time.perf_counter() - start
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     history = gan.fit(dataset, steps_per_epoch=args.steps, epochs=1, verbose=0)
     seconds = time.perf_counter() - start
+    cpu_seconds = time.process_time() - cpu_start
     return {
+        # CPU seconds of this process per image, times the core count: what images/s would be
+        # on an otherwise idle machine if the run kept every core busy (other processes sharing
+        # the cores slow the wall clock but not this).
+        "images_per_cpu_second_x_cores": args.steps * args.batch_size / cpu_seconds
+        * (os.cpu_count() or 1),
+        "cpu_utilisation": cpu_seconds / seconds / (os.cpu_count() or 1),
         "replicas": args.replicas,
         "jit": args.jit == "on",
         "precision": args.precision,
@@ -228,7 +235,11 @@ def main(argv=None):
         f"train_step FLOPs/image: {flops['flops_per_image'] / 1e9:.3f} G "
         f"(conv+matmul {flops['dense_flops_per_image'] / 1e9:.3f} G)"
     )
-    print(f"{'replicas':>8} {'jit':>5} {'images/s':>9} {'GFLOP/s':>8} {'of peak':>8} {'maxrss MB':>9}")
+    print(f"load average before the runs: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(
+        f"{'replicas':>8} {'jit':>5} {'images/s':>9} {'GFLOP/s':>8} {'of peak':>8} "
+        f"{'maxrss MB':>9} {'img/cpu-s*cores':>15}"
+    )
     for run in runs:
         if "error" in run:
             print(f"{run['replicas']:>8} {str(run['jit']):>5}  failed: {run['error'][-300:]}")
@@ -236,7 +247,7 @@ def main(argv=None):
         print(
             f"{run['replicas']:>8} {str(run['jit']):>5} {run['images_per_second']:>9.1f} "
             f"{run['achieved_gflops']:>8.1f} {run['fraction_of_peak']:>8.1%} "
-            f"{run['peak_rss_mb']:>9.0f}"
+            f"{run['peak_rss_mb']:>9.0f} {run['images_per_cpu_second_x_cores']:>15.1f}"
         )
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:

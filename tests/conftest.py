@@ -1,4 +1,4 @@
-"""The shared layer test: `run_layer_test`, offered to every test directory as the `layer_test` fixture.
+"""Shared layer checks: `run_layer_test`, given to every test directory as the `layer_test` fixture.
 
 Usage in any test file (pytest finds the fixture here; no import needed):
 
@@ -13,7 +13,6 @@ import json
 import os
 import tempfile
 
-import keras
 import numpy as np
 import pytest
 
@@ -40,9 +39,10 @@ def run_layer_test(
        custom_objects (so it is registered).
     2. Symbolic call on `keras.Input`s: output shapes (batch axis None) and dtypes.
     3. Eager call on `input_data` with a fresh layer: exact shapes, dtypes, finite values.
-    4. Training (if `run_training_check`): two `fit` steps of a model around a fresh layer with an
+    4. Graph mode: a `tf.function` call in training mode gives the expected shapes, finite values.
+    5. Training (if `run_training_check`): two `fit` steps of a model around a fresh layer with an
        MSE loss on every output; every trainable variable must change.
-    5. Saving (if `run_saving_check`): a model around the layer saved as `.keras` and loaded with
+    6. Saving (if `run_saving_check`): a model around the layer saved as `.keras` and loaded with
        `keras.saving.load_model` without custom_objects gives the same inference outputs.
 
     Args:
@@ -59,6 +59,11 @@ def run_layer_test(
         atol, rtol: float. Tolerances for the saved-and-loaded outputs.
         tmp_dir: path or None. Where the `.keras` file goes; a temporary directory if None.
     """
+    # Imported here, not at module level: this conftest is loaded for every test directory, and
+    # some tests check that a module imports without TensorFlow.
+    import keras
+    import tensorflow as tf
+
     expected_shapes = _as_shape_list(expected_output_shape)
     expected_dtypes = (
         None
@@ -111,7 +116,19 @@ def run_layer_test(
         for output, dtype in zip(eager_outputs, expected_dtypes):
             assert keras.backend.standardize_dtype(output.dtype) == dtype
 
-    # 4. A short fit: every trainable variable must move.
+    # 4. Graph mode (tf.function), as fit and SavedModel exports run the layer, in training mode.
+    graph_layer = layer_cls(**init_kwargs)
+    graph_outputs = keras.tree.flatten(
+        tf.function(lambda data: graph_layer(data, training=True))(
+            keras.tree.map_structure(tf.convert_to_tensor, input_data)
+        )
+    )
+    for output, shape in zip(graph_outputs, expected_shapes):
+        _assert_shape(tuple(output.shape), shape, "graph-mode")
+        assert np.all(np.isfinite(output.numpy())), "graph-mode output has NaN or infinite values"
+
+    # 5. A short fit: every trainable variable must move. Run eagerly: tracing a train step costs
+    # seconds per layer on 2 CPU cores, and graph mode is covered by step 4.
     if run_training_check:
         training_layer = layer_cls(**init_kwargs)
         training_inputs = _symbolic_inputs(input_data)
@@ -127,9 +144,11 @@ def run_layer_test(
         model.compile(
             optimizer=keras.optimizers.Adam(0.01),
             loss=["mse"] * len(targets),
-            jit_compile=False,
+            run_eagerly=True,
         )
         batch_size = len(keras.tree.flatten(input_data)[0])
+        # Two steps: layers with zero-initialised heads pass no gradient on to earlier weights in
+        # the first one.
         history = model.fit(
             input_data, targets, batch_size=batch_size, epochs=2, shuffle=False, verbose=0
         )
@@ -141,7 +160,7 @@ def run_layer_test(
         ]
         assert not unchanged, f"trainable variables did not change in fit: {unchanged}"
 
-    # 5. Save in a model as .keras and load back without custom_objects.
+    # 6. Save in a model as .keras and load back without custom_objects.
     if run_saving_check:
         model = keras.Model(inputs, symbolic_outputs)
         expected = [
@@ -191,8 +210,14 @@ def _as_shape_list(expected):
 
 def _symbolic_inputs(input_data):
     if isinstance(input_data, (list, tuple)):
-        return [keras.Input(shape=np.shape(x)[1:], dtype=str(np.asarray(x).dtype)) for x in input_data]
-    return keras.Input(shape=np.shape(input_data)[1:], dtype=str(np.asarray(input_data).dtype))
+        return [_symbolic_input(x) for x in input_data]
+    return _symbolic_input(input_data)
+
+
+def _symbolic_input(array):
+    import keras
+
+    return keras.Input(shape=np.shape(array)[1:], dtype=str(np.asarray(array).dtype))
 
 
 def _assert_shape(actual, expected, where):

@@ -1,3 +1,4 @@
+import keras
 import numpy as np
 import pytest
 
@@ -64,6 +65,14 @@ def test_same_seed_gives_the_same_samples():
     np.testing.assert_array_equal(
         first(sentence, training=True)[0], second(sentence, training=True)[0]
     )
+
+
+def test_kl_stays_float32_under_mixed_precision():
+    layer = ConditioningAugmentation(3, dtype="mixed_float16")
+    condition, kl = layer(np.ones((2, 5), "float32"), training=True)
+    assert condition.dtype == "float16" and kl.dtype == "float32"
+    symbolic_condition, symbolic_kl = layer(keras.Input((5,)))
+    assert symbolic_condition.dtype == "float16" and symbolic_kl.dtype == "float32"
 
 
 @pytest.mark.parametrize(

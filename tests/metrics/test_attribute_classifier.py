@@ -1,5 +1,7 @@
 """AttributeClassifier: construction, input handling, save/load, and learning on real shapes."""
 
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -103,6 +105,14 @@ def test_save_and_load_without_custom_objects(tmp_path):
     np.testing.assert_allclose(loaded.features(images), classifier.features(images), atol=1e-6)
     assert loaded.predict_attributes(images) == classifier.predict_attributes(images)
     assert AttributeClassifier.load(path).get_config() == classifier.get_config()
+    # The judge is saved without its optimizer state, unless asked.
+    with_optimizer = str(tmp_path / "with_optimizer.keras")
+    classifier.save(with_optimizer, include_optimizer=True)
+    assert os.path.getsize(path) < os.path.getsize(with_optimizer)
+    # A loaded judge was never compiled, and saves again.
+    loaded.save(str(tmp_path / "again.keras"))
+    np.testing.assert_allclose(AttributeClassifier.load(str(tmp_path / "again.keras"))
+                               .features(images), classifier.features(images), atol=1e-6)
 
 
 def test_load_errors_name_the_file(tmp_path):
@@ -112,6 +122,16 @@ def test_load_errors_name_the_file(tmp_path):
     keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]).save(path)
     with pytest.raises(ValueError, match="other.keras holds a Sequential"):
         AttributeClassifier.load(path)
+
+
+def test_feature_scale_gives_unit_rms_and_only_rescales():
+    classifier = _tiny()
+    images = _images(16)
+    raw = classifier.features(images)
+    scale = classifier.fit_feature_scale(images)
+    scaled = classifier.features(images)
+    assert np.sqrt(np.mean(scaled.astype(np.float64) ** 2)) == pytest.approx(1.0, rel=1e-5)
+    np.testing.assert_allclose(scaled, raw * scale, rtol=1e-5, atol=1e-7)
 
 
 def test_time_budget_stops_training_early():
@@ -151,3 +171,39 @@ def test_learns_shapes_well_above_chance():
     assert accuracy["colour"] > 0.8, accuracy
     assert accuracy["position"] > 0.9, accuracy
     assert accuracy["shape"] > 1 / 6 + 0.1, accuracy
+
+
+@pytest.mark.slow
+def test_reads_held_out_pairs_almost_perfectly_after_longer_training(tmp_path):
+    from tfcmgen.data.shapes import load_shapes
+
+    classifier = AttributeClassifier.train_on_shapes(
+        image_size=32, num_images=4000, epochs=4, batch_size=64, seed=0, width=16, verbose=0,
+    )
+    # The colour+shape pairs held out of GAN training are in the classifier's training data,
+    # so it reads them like any other pair.
+    test = load_shapes(num_images=300, image_size=32, seed=7, captions_per_image=1,
+                       split="held_out")
+    accuracy = attribute_accuracy(classifier, test.images, test.attributes)
+    for name in ("colour", "shape", "position", "size"):
+        assert accuracy[name] >= 0.95, accuracy
+    path = str(tmp_path / "judge.keras")
+    classifier.save(path)
+    assert attribute_accuracy(AttributeClassifier.load(path), test.images,
+                              test.attributes) == accuracy
+
+
+def test_blur_some_blurs_the_chosen_share_and_leaves_the_input_alone():
+    from tfcmgen.metrics.attribute_classifier import blur_some
+
+    images = np.random.default_rng(0).uniform(-1, 1, size=(200, 64, 64, 3)).astype(np.float32)
+    before = images.copy()
+    out = blur_some(images, 0.25, seed=1)
+    np.testing.assert_array_equal(images, before)
+    changed = np.any(out != images, axis=(1, 2, 3))
+    assert 30 <= changed.sum() <= 70
+    # Blurring smooths: the changed images lose high-frequency variance.
+    assert out[changed].std() < 0.8 * images[changed].std()
+    np.testing.assert_array_equal(blur_some(images, 0.0), images)
+    with pytest.raises(ValueError, match="blur_fraction.*1.5"):
+        blur_some(images, 1.5)

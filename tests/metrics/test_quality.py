@@ -306,3 +306,23 @@ def test_evaluate_generator_runs_with_an_attribute_classifier():
     assert set(report["accuracy"]) == {"colour", "shape", "joint", "all"}
     assert np.isfinite(report["fid"]) and np.isfinite(report["kid"])
     assert report["num_generated"] == 12
+
+
+def test_shapes_evaluation_set_holds_seen_then_held_out_pairs():
+    from tfcmgen.data.shapes import caption_for
+    from tfcmgen.metrics import shapes_evaluation_set
+
+    held = (("green", "triangle"), ("blue", "circle"))
+    data = shapes_evaluation_set(num_seen=20, num_held_out=6, image_size=16, seed=3,
+                                 held_out=held)
+    pairs = data["captions_with_attributes"]
+    assert len(pairs) == 26 and data["real_images"].shape == (26, 16, 16, 3)
+    assert data["real_attributes"] == [attrs for _, attrs in pairs]
+    assert data["held_out"] == held
+    colour_shape = [(a["colour"], a["shape"]) for _, a in pairs]
+    assert not set(colour_shape[:20]) & set(held) and set(colour_shape[20:]) <= set(held)
+    canonical = shapes_evaluation_set(num_seen=3, num_held_out=0, image_size=16, seed=3,
+                                      canonical_captions=True)
+    assert [c for c, _ in canonical["captions_with_attributes"]] == [
+        caption_for(a) for a in canonical["real_attributes"]
+    ]

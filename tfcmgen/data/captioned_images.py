@@ -1,4 +1,4 @@
-"""`CaptionedImages`: the one in-memory form every dataset takes before it becomes a `tf.data` pipeline."""
+"""`CaptionedImages`: the one form every dataset takes before it becomes a `tf.data` pipeline."""
 
 from __future__ import annotations
 

@@ -5,8 +5,8 @@ Three formats, auto-detected (or named with `format=`):
 - `captions.csv`: header `image,caption` (other columns ignored), image paths relative to the CSV
   file, one row per caption; an image may have several rows. Quoted fields may hold newlines.
 - `captions.jsonl`: one object a line, `{"image": "...", "caption": "..."}` or `"captions": [...]`.
-- `cub`: the CUB-200 / Oxford-102 layout of the text-to-image literature: `images/<class>/<name>.jpg`
-  with `text/<class>/<name>.txt` holding one caption per line.
+- `cub`: the CUB-200 / Oxford-102 layout of the text-to-image literature:
+  `images/<class>/<name>.jpg` with `text/<class>/<name>.txt` holding one caption per line.
 
 What happens to bad input:
 
@@ -62,7 +62,7 @@ from tfcmgen.data.image_ops import (
 CAPTION_FILES = {"csv": "captions.csv", "jsonl": "captions.jsonl"}
 # How many offending paths an error or warning names before "...".
 _SHOWN = 5
-# Enough for any PNG/BMP/WebP header and for JPEGs whose EXIF fits; larger JPEG headers are read whole.
+# Enough for any PNG/BMP/WebP header and for JPEGs whose EXIF fits; other JPEGs are read whole.
 _HEADER_BYTES = 64 * 1024
 
 
@@ -94,7 +94,8 @@ def _read_text(path: str) -> str:
 
 def _read_csv(path: str):
     text = _read_text(path)
-    reader = csv.reader(io.StringIO(text, newline=""))
+    # strict: an unterminated quote is an error, not a caption swallowing the rest of the file.
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     records = []
     try:
         header = next(reader, None)
@@ -150,7 +151,9 @@ def _read_jsonl(path: str):
         if "captions" in item:
             value = item["captions"]
             if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
-                raise DatasetError(f"{where}: 'captions' must be a list of strings; found {value!r}")
+                raise DatasetError(
+                    f"{where}: 'captions' must be a list of strings; found {value!r}"
+                )
             captions.extend(value)
         records.extend((image.strip(), caption, where) for caption in captions)
     return os.path.dirname(os.path.abspath(path)), records
@@ -170,7 +173,8 @@ def _read_cub(root: str):
             stem, ext = os.path.splitext(name)
             if ext.lower() in SUPPORTED_EXTENSIONS:
                 rel_dir = os.path.relpath(folder, image_root)
-                images.setdefault((rel_dir, stem), os.path.relpath(os.path.join(folder, name), root))
+                relative = os.path.relpath(os.path.join(folder, name), root)
+                images.setdefault((rel_dir, stem), relative)
     records, described = [], set()
     for folder, dirs, files in os.walk(text_root):
         dirs.sort()
@@ -217,7 +221,9 @@ def detect_format(path: str) -> tuple[str, str]:
             "and text/ (cub layout)"
         )
     if len(found) > 1:
-        raise DatasetError(f"{path}: holds several dataset formats {found}; choose one with format=")
+        raise DatasetError(
+            f"{path}: holds several dataset formats {found}; choose one with format="
+        )
     return found[0], _reader_path(path, found[0])
 
 
@@ -261,7 +267,9 @@ def load_folder(
         `CaptionedImages` with `root` the dataset folder and no attributes.
     """
     if format is not None and format not in FORMATS:
-        raise ValueError(f"format must be None or one of {list(FORMATS)}; received format={format!r}")
+        raise ValueError(
+            f"format must be None or one of {list(FORMATS)}; received format={format!r}"
+        )
     _check_positive("max_pixels", max_pixels)
     if image_size is not None:
         _check_positive("image_size", image_size)
@@ -313,7 +321,9 @@ def load_folder(
             f"{len(missing)} image file(s) named in {reader_path} do not exist: {_first(missing)}"
         )
     if not captions:
-        raise DatasetError(f"{reader_path}: the dataset is empty (no image with a non-empty caption)")
+        raise DatasetError(
+            f"{reader_path}: the dataset is empty (no image with a non-empty caption)"
+        )
     data = CaptionedImages(list(captions), list(captions.values()), None, root_real,
                            os.path.basename(root_real.rstrip(os.sep)) or root_real)
     if image_size is not None:

@@ -189,7 +189,8 @@ def decode_image(
         # IMREAD_COLOR applies the EXIF orientation; JPEG has no alpha to keep.
         flags = cv2.IMREAD_COLOR
         if min_side:
-            for factor, reduced in ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4),
+            for factor, reduced in ((8, cv2.IMREAD_REDUCED_COLOR_8),
+                                    (4, cv2.IMREAD_REDUCED_COLOR_4),
                                     (2, cv2.IMREAD_REDUCED_COLOR_2)):
                 if min(width, height) // factor >= min_side:
                     flags = reduced

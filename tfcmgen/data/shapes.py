@@ -1,4 +1,4 @@
-"""The built-in `shapes` dataset: one coloured shape per image, drawn with OpenCV, captioned in words.
+"""The built-in `shapes` dataset: one coloured shape per image, drawn with OpenCV, with captions.
 
 Every image is a pure function of its attributes and a render seed: the seed only moves the shape
 a little, scales and turns it slightly, shades its colour and draws the background texture, always
@@ -45,10 +45,10 @@ SHAPES = ("circle", "square", "triangle", "diamond", "cross", "star")
 SIZES = ("small", "large")
 # Centre of each position as a fraction of the image side (x, y).
 POSITION_CENTRES = {
-    "top left": (0.27, 0.27),
-    "top right": (0.73, 0.27),
-    "bottom left": (0.27, 0.73),
-    "bottom right": (0.73, 0.73),
+    "top left": (0.28, 0.28),
+    "top right": (0.72, 0.28),
+    "bottom left": (0.28, 0.72),
+    "bottom right": (0.72, 0.72),
     "center": (0.5, 0.5),
 }
 POSITIONS = tuple(POSITION_CENTRES)
@@ -87,8 +87,9 @@ DEFAULT_HELD_OUT = (("green", "triangle"), ("blue", "circle"), ("yellow", "star"
 SPLITS = ("train", "held_out", "all")
 
 # Shape radius as a fraction of the image side. Small and large stay apart after the seeded
-# scale jitter (0.14 * 1.07 < 0.22 * 0.93) and a large shape in a corner stays inside the image.
-_RADIUS = {"small": 0.14, "large": 0.22}
+# scale jitter (0.13 * 1.07 < 0.2 * 0.93), and the largest extent (a star or triangle point,
+# 1.15 * 0.2 * 1.07 = 0.246) of a shape in a corner stays inside the image (0.28 - 0.025 = 0.255).
+_RADIUS = {"small": 0.13, "large": 0.2}
 _SCALE_JITTER = (0.93, 1.07)
 _CENTRE_JITTER = 0.025
 _ANGLE_JITTER = 10.0
@@ -170,7 +171,7 @@ def _outline(shape: str, r: float) -> np.ndarray:
         return np.array([[-h, -h], [h, -h], [h, h], [-h, h]])
     if shape == "triangle":
         # Equilateral, point up, centred on its centroid; larger than r to match the others' area.
-        return _regular_polygon(3, 1.2 * r, -np.pi / 2)
+        return _regular_polygon(3, 1.15 * r, -np.pi / 2)
     if shape == "diamond":
         return np.array([[0.0, -1.12 * r], [0.85 * r, 0.0], [0.0, 1.12 * r], [-0.85 * r, 0.0]])
     if shape == "cross":
@@ -178,7 +179,7 @@ def _outline(shape: str, r: float) -> np.ndarray:
         return np.array([[-w, -a], [w, -a], [w, -w], [a, -w], [a, w], [w, w], [w, a], [-w, a],
                          [-w, w], [-a, w], [-a, -w], [-w, -w]])
     if shape == "star":
-        outer = _regular_polygon(5, 1.18 * r, -np.pi / 2)
+        outer = _regular_polygon(5, 1.15 * r, -np.pi / 2)
         inner = _regular_polygon(5, 0.5 * r, -np.pi / 2 + np.pi / 5)
         return np.stack([outer, inner], axis=1).reshape(10, 2)
     raise ValueError(f"no outline for shape {shape!r}")
@@ -293,7 +294,8 @@ def _one_caption(attrs: dict, rng: np.random.Generator) -> str:
     return text
 
 
-def make_captions(attrs: dict, rng: np.random.Generator | int | None = None, n: int = 5) -> list[str]:
+def make_captions(attrs: dict, rng: np.random.Generator | int | None = None,
+                  n: int = 5) -> list[str]:
     """Describes one shapes image in `n` different ways (templates and synonyms).
 
     Every caption names the colour, shape, size and position; some also name the background.

@@ -27,7 +27,8 @@ class ConditioningAugmentation(keras.layers.Layer):
         training: bool. Sample (True) or return the mean (False/None).
 
     Returns:
-        `(condition, kl)`: `condition` `[batch, output_dim]` and `kl` `[batch]`.
+        `(condition, kl)`: `condition` `[batch, output_dim]` in the compute dtype and `kl`
+        `[batch]`, always float32.
 
     Example:
 
@@ -78,14 +79,12 @@ class ConditioningAugmentation(keras.layers.Layer):
 
     def call(self, sentence, training=None):
         mu, logvar = ops.split(self.statistics(sentence), 2, axis=-1)
-        kl = self.kl_divergence(mu, logvar)
+        # float32 whatever the policy: exp(logvar) overflows float16 long before it matters here.
+        kl = self.kl_divergence(ops.cast(mu, "float32"), ops.cast(logvar, "float32"))
         if not training:
             return mu, kl
         eps = keras.random.normal(ops.shape(mu), dtype=mu.dtype, seed=self.seed_generator)
         return mu + eps * ops.exp(0.5 * logvar), kl
-
-    def compute_output_shape(self, sentence_shape):
-        return (sentence_shape[0], self.output_dim), (sentence_shape[0],)
 
     def get_config(self):
         config = super().get_config()

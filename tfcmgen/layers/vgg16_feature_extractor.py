@@ -70,8 +70,8 @@ class VGG16FeatureExtractor(keras.layers.Layer):
     >>> import numpy as np
     >>> from tfcmgen.layers import VGG16FeatureExtractor
     >>> extractor = VGG16FeatureExtractor("block2_pool", weights=None)
-    >>> extractor(np.zeros((2, 32, 32, 3), "float32")).shape
-    TensorShape([2, 8, 8, 128])
+    >>> tuple(extractor(np.zeros((2, 32, 32, 3), "float32")).shape)
+    (2, 8, 8, 128)
 
     References:
         Simonyan and Zisserman 2015, "Very Deep Convolutional Networks for Large-Scale Image

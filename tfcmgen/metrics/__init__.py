@@ -12,6 +12,7 @@ from tfcmgen.metrics.quality import (
     frechet_distance,
     kernel_inception_distance,
     mean_pairwise_distance,
+    shapes_evaluation_set,
 )
 
 __all__ = [
@@ -22,4 +23,5 @@ __all__ = [
     "kernel_inception_distance",
     "mean_pairwise_distance",
     "shapes_attribute_values",
+    "shapes_evaluation_set",
 ]

@@ -248,7 +248,7 @@ class CrossModalGAN(keras.Model):
         noise = tf.zeros([1, self.noise_dim])
         for side in (self._live_side(), self._ema_side()):
             self._generate_from_sentence(sentence, noise, side, training=False)
-        self.discriminator.build((None, self.image_size, self.image_size, 3), sentence.shape)
+        self.discriminator.build([(None, self.image_size, self.image_size, 3), sentence.shape])
         self._copy_weights(self._ema_side(), self._live_side())
         self.built = True
 
@@ -298,8 +298,8 @@ class CrossModalGAN(keras.Model):
     def _generate_from_condition(self, condition, noise, side, training):
         _, fusion_layer, generator = side
         if fusion_layer is None:
-            return generator(noise, condition, training=training)
-        return generator(fusion_layer([condition, noise]), None, training=training)
+            return generator([noise, condition], training=training)
+        return generator(fusion_layer([condition, noise]), training=training)
 
     def _generate_from_sentence(self, sentence, noise, side, training):
         condition, _ = self._condition(sentence, side, training)
@@ -361,6 +361,14 @@ class CrossModalGAN(keras.Model):
             raise ValueError(
                 "g_optimizer and d_optimizer must be two optimizer instances (each keeps its "
                 "own slots and step count); received the same object twice"
+            )
+        replicas = self.distribute_strategy.num_replicas_in_sync
+        if kwargs.get("jit_compile") is True and replicas > 1:
+            # Measured on TF 2.21: the XLA-compiled step fails to read the mirrored variables of
+            # the other devices ("Trying to access resource ... located in device CPU:1").
+            raise ValueError(
+                f"jit_compile=True is not supported with more than one replica; received "
+                f"jit_compile=True under a strategy with {replicas} replicas"
             )
         super().compile(optimizer=None, **kwargs)
         self.loss_name = loss
@@ -454,8 +462,8 @@ class CrossModalGAN(keras.Model):
         interpolated = real + alpha * (fake - real)
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(interpolated)
-            logits = self.discriminator(interpolated, sentence, training=True)
-        gradients = tape.gradient(tf.reduce_sum(logits), interpolated)
+            logits = self.discriminator([interpolated, sentence], training=True)
+        gradients = tape.gradient(logits, interpolated)
         norm = tf.sqrt(tf.reduce_sum(tf.square(gradients), axis=[1, 2, 3]) + 1e-12)
         return tf.square(norm - 1.0)
 
@@ -543,9 +551,9 @@ class CrossModalGAN(keras.Model):
 
         penalty = tf.zeros([])
         if self.ma_gp_weight > 0:
-            grad_images, grad_sentence = penalty_tape.gradient(
-                tf.reduce_sum(real_logits), [real_aug, sentence]
-            )
+            # A vector target sums the per-example gradients; each example's logit depends only
+            # on its own inputs, so these are per-example gradients.
+            grad_images, grad_sentence = penalty_tape.gradient(real_logits, [real_aug, sentence])
             ma_gp = self.matching_aware_gradient_penalty(grad_images, grad_sentence)
             penalty += self.ma_gp_weight * tf.nn.compute_average_loss(
                 ma_gp, global_batch_size=global_batch
@@ -588,7 +596,7 @@ class CrossModalGAN(keras.Model):
             )
         else:
             fake_aug = self._augment(fake, batch)
-        logits = self.discriminator(fake_aug, sentences, training=training)
+        logits = self.discriminator([fake_aug, sentences], training=training)
         per_example = self.g_loss_fn(logits[:local])
         g_loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
         if self.gan_int_weight > 0:

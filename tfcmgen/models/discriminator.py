@@ -10,6 +10,13 @@ from tfcmgen.models.generator import check_image_size, check_positive_int
 HEADS = ("projection", "matching")
 
 
+def _leaky_relu(x):
+    """LeakyReLU(0.2) written as max(x, 0.2 x): with the LeakyRelu op, grappler's remapper fails to
+    fuse Conv2D+BiasAdd+LeakyRelu when the gradient needs the pre-activation, and logs an error at
+    every training start (TF 2.21)."""
+    return ops.maximum(x, 0.2 * x)
+
+
 def discriminator_widths(image_size: int, base_width: int) -> list[int]:
     """Channels after each stride-2 conv, from image_size/2 down to 4x4: w, 2w, 4w, 8w, 8w, ..."""
     widths = []
@@ -22,7 +29,7 @@ def discriminator_widths(image_size: int, base_width: int) -> list[int]:
 
 @keras.saving.register_keras_serializable(package="tfcmgen")
 class Discriminator(keras.layers.Layer):
-    """Text-conditional DCGAN discriminator: (image, sentence vector) -> one logit per example.
+    """Text-conditional DCGAN discriminator: `[images, sentence vectors]` -> one logit per example.
 
     The image trunk is a stack of stride-2 4x4 convolutions with LeakyReLU(0.2) down to a 4x4 map
     (`features`); the text enters only in the `head`, so one trunk pass serves an image paired with
@@ -46,7 +53,7 @@ class Discriminator(keras.layers.Layer):
 
     >>> import numpy as np
     >>> d = Discriminator(image_size=32, base_width=4)
-    >>> d(np.zeros((2, 32, 32, 3), "float32"), np.zeros((2, 6), "float32")).shape
+    >>> d([np.zeros((2, 32, 32, 3), "float32"), np.zeros((2, 6), "float32")]).shape
     (2,)
 
     References:
@@ -85,8 +92,8 @@ class Discriminator(keras.layers.Layer):
             return layer
         return keras.layers.SpectralNormalization(layer, name=f"sn_{layer.name}")
 
-    def build(self, images_shape=None, sentence_shape=None):
-        sentence_dim = sentence_shape[-1]
+    def build(self, input_shape):
+        sentence_dim = input_shape[1][-1]
         shape = (None, self.image_size, self.image_size, 3)
         for conv, width in zip(self.convs, self.widths):
             conv.build(shape)
@@ -104,7 +111,8 @@ class Discriminator(keras.layers.Layer):
         """Image trunk: [B, S, S, 3] -> 4x4 feature map [B, 4, 4, C]."""
         x = ops.cast(images, self.compute_dtype)
         for conv in self.convs:
-            x = ops.leaky_relu(conv(x, training=training), 0.2)
+            x = conv(x, training=training)
+            x = _leaky_relu(x)
         return x
 
     def head_logits(self, features, sentence, training=None):
@@ -115,19 +123,20 @@ class Discriminator(keras.layers.Layer):
             projection = ops.sum(self.embed(sentence, training=training) * flat, axis=-1)
             logits = ops.squeeze(self.unconditional(flat, training=training), -1) + projection
         else:
-            text = ops.leaky_relu(self.text_projection(sentence, training=training), 0.2)
+            text = _leaky_relu(self.text_projection(sentence, training=training))
             text = ops.tile(ops.reshape(text, (-1, 1, 1, self.widths[-1] // 2)), (1, 4, 4, 1))
             joint = ops.concatenate([features, text], axis=-1)
-            joint = ops.leaky_relu(self.joint(joint, training=training), 0.2)
+            joint = _leaky_relu(self.joint(joint, training=training))
             flat = ops.reshape(joint, (-1, 16 * self.widths[-1]))
             logits = ops.squeeze(self.logit(flat, training=training), -1)
         return ops.cast(logits, "float32")
 
-    def call(self, images, sentence, training=None):
+    def call(self, inputs, training=None):
+        images, sentence = inputs
         return self.head_logits(self.features(images, training), sentence, training)
 
-    def compute_output_shape(self, images_shape, sentence_shape):
-        return (images_shape[0],)
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0][0],)
 
     def get_config(self):
         config = super().get_config()

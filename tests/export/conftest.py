@@ -1,0 +1,104 @@
+"""Shared fixtures of the export tests: one tiny run folder and one export of it per session.
+
+The run is untrained (a GAN at 32x32 with widths of 4), which is all the export needs: its
+outputs are a fixed function of its weights, so every format must reproduce them.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
+
+CAPTIONS = (
+    "a red circle",
+    "a small blue square on the left",
+    "A GREEN triangle, top right!",
+)
+MAX_LENGTH = 6
+NOISE_DIM = 8
+IMAGE_SIZE = 32
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _run_python(args, timeout=120, **kwargs):
+    """Runs this interpreter in a fresh process, the repository importable; returns the result."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [REPO_ROOT, env.get("PYTHONPATH")]))
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    result = subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, timeout=timeout, env=env,
+        cwd=REPO_ROOT, **kwargs,
+    )
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+@pytest.fixture(scope="session")
+def run_python():
+    """`run_python(args)`: this interpreter in a fresh process; asserts exit 0, returns result."""
+    return _run_python
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """A finished run folder (config.json, vocab.txt, model.keras) of an untrained tiny GAN."""
+    from tfcmgen.config import TrainConfig
+    from tfcmgen.models import CrossModalGAN
+    from tfcmgen.text import CaptionTokenizer, Vocabulary
+
+    root = tmp_path_factory.mktemp("run")
+    vocabulary = Vocabulary.build(list(CAPTIONS) + ["a yellow star at the bottom"])
+    TrainConfig(
+        out=str(root), image_size=IMAGE_SIZE, max_length=MAX_LENGTH, noise_dim=NOISE_DIM,
+        base_width=4, embedding_dim=8,
+    ).save(str(root / "config.json"))
+    vocabulary.save(str(root / "vocab.txt"))
+    model = CrossModalGAN(
+        vocabulary_size=len(vocabulary), max_length=MAX_LENGTH, image_size=IMAGE_SIZE,
+        embedding_dim=8, condition_dim=8, noise_dim=NOISE_DIM, generator_width=4,
+        discriminator_width=4,
+    )
+    model.generate(np.ones((1, MAX_LENGTH), "int32"), seed=0)
+    model.save(str(root / "model.keras"))
+    tokenizer = CaptionTokenizer(vocabulary, max_length=MAX_LENGTH)
+    return types.SimpleNamespace(
+        path=str(root), model=model, vocabulary=vocabulary, tokenizer=tokenizer,
+        captions=CAPTIONS, max_length=MAX_LENGTH, noise_dim=NOISE_DIM, image_size=IMAGE_SIZE,
+    )
+
+
+@pytest.fixture(scope="session")
+def keras_images(tiny_run):
+    """uint8 images of the in-process Keras model: keras_images(captions, seed)."""
+    import tensorflow as tf
+
+    from tfcmgen.generation import to_uint8
+
+    def generate(captions, seed):
+        ids = tiny_run.tokenizer(tf.constant(list(captions), tf.string))
+        return to_uint8(tiny_run.model.generate(ids, seed=seed))
+
+    return generate
+
+
+@pytest.fixture(scope="session")
+def exported(tiny_run, tmp_path_factory):
+    """`tfcmgen export --format all` of the tiny run: the folder and the paths written."""
+    from tfcmgen.config import ExportConfig
+    from tfcmgen.export import export_run
+
+    out = str(tmp_path_factory.mktemp("exports") / "tiny")
+    written = export_run(ExportConfig(model=tiny_run.path, out=out, format="all"))
+    return types.SimpleNamespace(out=out, written=written)
+
+
+@pytest.fixture(scope="session")
+def savedmodel(exported):
+    from tfcmgen.export import load_savedmodel
+
+    return load_savedmodel(exported.out)

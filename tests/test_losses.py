@@ -1,0 +1,74 @@
+"""Adversarial losses: pinned values per example, GAN-CLS weighting, registry errors."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfcmgen import losses
+
+REAL = np.array([2.0, 0.5, -1.0], "float32")
+FAKE = np.array([-2.0, 0.0, 1.0], "float32")
+MISMATCHED = np.array([-0.5, 1.0, 0.0], "float32")
+
+
+def softplus(x):
+    return np.log1p(np.exp(x))
+
+
+@pytest.mark.parametrize(
+    "kind, expected_d, expected_g",
+    [
+        # relu(1 - real) + relu(1 + fake); G: -fake
+        ("hinge", [0.0, 1.5, 4.0], [2.0, 0.0, -1.0]),
+        # softplus(-real) + softplus(fake); G: softplus(-fake)
+        ("bce", softplus(-REAL) + softplus(FAKE), softplus(-FAKE)),
+        # fake - real; G: -fake
+        ("wgan", FAKE - REAL, -FAKE),
+    ],
+)
+def test_losses_per_example_pinned(kind, expected_d, expected_g):
+    g_loss, d_loss = losses.get(kind)
+    d = d_loss(REAL, FAKE)
+    g = g_loss(FAKE)
+    assert d.shape == (3,) and d.dtype == tf.float32
+    np.testing.assert_allclose(d.numpy(), expected_d, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(g.numpy(), expected_g, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["hinge", "bce", "wgan"])
+def test_mismatched_pairs_count_as_half_of_the_fake_side(kind):
+    _, d_loss = losses.get(kind)
+    real_part = d_loss(REAL, FAKE).numpy() - _fake_part(kind, FAKE)
+    expected = real_part + 0.5 * (_fake_part(kind, FAKE) + _fake_part(kind, MISMATCHED))
+    np.testing.assert_allclose(d_loss(REAL, FAKE, MISMATCHED).numpy(), expected, rtol=1e-6,
+                               atol=1e-6)
+
+
+def _fake_part(kind, logits):
+    return {
+        "hinge": np.maximum(0.0, 1.0 + logits),
+        "bce": softplus(logits),
+        "wgan": logits,
+    }[kind]
+
+
+def test_hinge_pinned_with_mismatched():
+    _, d_loss = losses.get("hinge")
+    # relu(1-2)=0 + (relu(1-2)=0 + relu(1-0.5)=0.5)/2 = 0.25
+    value = d_loss([2.0], [-2.0], [-0.5]).numpy()
+    np.testing.assert_allclose(value, [0.25])
+
+
+def test_spatial_logits_are_averaged_to_one_value_per_example():
+    g_loss, _ = losses.get("hinge")
+    logits = np.arange(8, dtype="float32").reshape(2, 2, 2)
+    np.testing.assert_allclose(g_loss(logits).numpy(), [-1.5, -5.5])
+
+
+def test_wgan_gp_is_the_wasserstein_pair():
+    assert losses.get("wgan-gp") == losses.get("wgan")
+
+
+def test_unknown_loss_names_the_argument():
+    with pytest.raises(ValueError, match="loss=.*'lsgan'"):
+        losses.get("lsgan")

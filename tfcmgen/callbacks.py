@@ -1,0 +1,236 @@
+"""Training callbacks for `CrossModalGAN.fit`: sample grids, TensorBoard images, a time budget.
+
+The generator EMA is not a callback: `CrossModalGAN.train_step` updates it after every generator
+step (inside the compiled step, so it is cheap and follows the distribution strategy), and the
+model's `call`/`generate` use it.
+
+Example:
+
+>>> import os, tempfile, numpy as np, keras
+>>> from tfcmgen.callbacks import SampleGrid, TimeBudget
+>>> from tfcmgen.models import CrossModalGAN
+>>> gan = CrossModalGAN(vocabulary_size=20, max_length=4, image_size=32, embedding_dim=8,
+...                     condition_dim=8, noise_dim=8, generator_width=4, discriminator_width=4)
+>>> folder = tempfile.mkdtemp()
+>>> grid = SampleGrid(np.ones((2, 4), "int32"), ["a red circle", "a blue square"], folder)
+>>> grid.set_model(gan)
+>>> grid.on_epoch_end(0)
+>>> sorted(os.listdir(folder))
+['epoch_0001.png']
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tensorflow.core.framework import summary_pb2
+
+from tfcmgen.data.preview import caption_grid
+
+
+def _check_samples(token_ids, captions, samples_per_caption, every_n_epochs):
+    token_ids = np.asarray(token_ids)
+    if token_ids.ndim != 2 or len(token_ids) == 0 or not np.issubdtype(token_ids.dtype, np.integer):
+        raise ValueError(
+            "token_ids must be an integer array [num_captions, max_length] with at least one row; "
+            f"received an array of shape {token_ids.shape} and dtype {token_ids.dtype}"
+        )
+    captions = [str(c) for c in captions]
+    if len(captions) != len(token_ids):
+        raise ValueError(
+            f"captions must hold one string per row of token_ids ({len(token_ids)}); "
+            f"received {len(captions)} captions"
+        )
+    for name, value in (("samples_per_caption", samples_per_caption),
+                        ("every_n_epochs", every_n_epochs)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1; received {name}={value!r}")
+    return token_ids.astype("int32"), captions
+
+
+def sample_grid(model, token_ids, captions, seed=0, samples_per_caption=1, path=None):
+    """Captioned grid (uint8 RGB) of `model.generate` for fixed captions and fixed noise.
+
+    One column per caption, one row per sample; the noise is fixed by `seed`, so grids from
+    successive epochs show the same noise through a changing generator. Written to `path`
+    (atomically) when given.
+    """
+    token_ids = np.tile(np.asarray(token_ids, "int32"), (samples_per_caption, 1))
+    images = model.generate(token_ids, seed=seed)
+    images = np.asarray(images)
+    labels = list(captions) * samples_per_caption
+    return caption_grid(images, labels, path, cols=len(captions))
+
+
+class SampleGrid(keras.callbacks.Callback):
+    """Writes a PNG grid of generated samples for fixed captions and noise every few epochs.
+
+    Files are `directory/epoch_0001.png`, ... (1-based epochs), with each caption printed under
+    its images (`tfcmgen.data.preview.caption_grid`, written atomically). The images come from
+    `model.generate`, i.e. the EMA generator.
+
+    Args:
+        token_ids: int array [num_captions, max_length]. The captions, tokenized.
+        captions: list of str. The caption text printed under each column.
+        directory: str. Folder for the PNG files (created if needed).
+        seed: int. Noise seed; the same every epoch. Defaults to 0.
+        samples_per_caption: int. Rows of samples, each with its own noise. Defaults to 1.
+        every_n_epochs: int. Write every n-th epoch (the last epoch of a run stopped by
+            `TimeBudget` is written too). Defaults to 1.
+
+    Example:
+
+    >>> callback = SampleGrid(np.ones((1, 4), "int32"), ["a red circle"], "samples")
+    >>> callback.every_n_epochs
+    1
+    """
+
+    def __init__(self, token_ids, captions, directory, seed=0, samples_per_caption=1,
+                 every_n_epochs=1):
+        super().__init__()
+        self.token_ids, self.captions = _check_samples(
+            token_ids, captions, samples_per_caption, every_n_epochs
+        )
+        self.directory = os.fspath(directory)
+        self.seed = seed
+        self.samples_per_caption = samples_per_caption
+        self.every_n_epochs = every_n_epochs
+        self.written = []
+
+    def path_for(self, epoch: int) -> str:
+        """File written at the end of 0-based `epoch`."""
+        return os.path.join(self.directory, f"epoch_{epoch + 1:04d}.png")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every_n_epochs and not self.model.stop_training:
+            return
+        path = self.path_for(epoch)
+        sample_grid(
+            self.model, self.token_ids, self.captions, self.seed, self.samples_per_caption, path
+        )
+        self.written.append(path)
+
+
+def write_image_summary(tag, image, step):
+    """Writes one uint8 RGB image [H, W, 3] as a TensorBoard image summary, with core TF only.
+
+    `tf.summary.image` lives in the `tensorboard` package, which tfcmgen does not depend on; the
+    format it writes is simple: a string tensor [width, height, png bytes] tagged for the
+    "images" plugin, which `tf.summary.write` can write directly.
+    """
+    image = np.asarray(image, np.uint8)
+    metadata = summary_pb2.SummaryMetadata()
+    metadata.plugin_data.plugin_name = "images"
+    metadata.plugin_data.content = b""
+    tensor = tf.stack(
+        [
+            tf.constant(str(image.shape[1])),
+            tf.constant(str(image.shape[0])),
+            tf.io.encode_png(image),
+        ]
+    )
+    return tf.summary.write(tag, tensor, step=step, metadata=metadata)
+
+
+class TensorBoardImages(keras.callbacks.Callback):
+    """Logs the captioned sample grid as a TensorBoard image every few epochs.
+
+    Use beside `keras.callbacks.TensorBoard(log_dir)` (which logs the loss scalars and needs the
+    `tensorboard` package; this callback does not): the images go to `log_dir/samples`, under the
+    tag `"samples"`, step = 1-based epoch.
+
+    Args:
+        log_dir: str. The TensorBoard log folder.
+        token_ids: int array [num_captions, max_length].
+        captions: list of str.
+        seed: int. Noise seed, the same every epoch. Defaults to 0.
+        samples_per_caption: int. Defaults to 1.
+        every_n_epochs: int. Defaults to 1.
+
+    Example:
+
+    >>> callback = TensorBoardImages("logs", np.ones((1, 4), "int32"), ["a red circle"])
+    >>> callback.tag
+    'samples'
+    """
+
+    tag = "samples"
+
+    def __init__(self, log_dir, token_ids, captions, seed=0, samples_per_caption=1,
+                 every_n_epochs=1):
+        super().__init__()
+        self.token_ids, self.captions = _check_samples(
+            token_ids, captions, samples_per_caption, every_n_epochs
+        )
+        self.log_dir = os.fspath(log_dir)
+        self.seed = seed
+        self.samples_per_caption = samples_per_caption
+        self.every_n_epochs = every_n_epochs
+        self._writer = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every_n_epochs and not self.model.stop_training:
+            return
+        grid = sample_grid(
+            self.model, self.token_ids, self.captions, self.seed, self.samples_per_caption
+        )
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, "samples"))
+        with self._writer.as_default():
+            write_image_summary(self.tag, grid, step=epoch + 1)
+        self._writer.flush()
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stops training at the end of the step during which `minutes` of wall-clock time run out.
+
+    The clock starts when training starts. The step that crosses the budget completes (weights stay
+    consistent), then `fit` ends the epoch normally (epoch-end callbacks such as `SampleGrid` and
+    checkpoints still run) and returns, so the caller can save the model.
+
+    Args:
+        minutes: float > 0. The budget.
+        clock: callable returning seconds. Defaults to `time.monotonic`.
+
+    Example:
+
+    >>> budget = TimeBudget(minutes=15)
+    >>> budget.seconds
+    900.0
+    """
+
+    def __init__(self, minutes, clock=time.monotonic):
+        super().__init__()
+        if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or not minutes > 0:
+            raise ValueError(f"minutes must be a number > 0; received minutes={minutes!r}")
+        self.minutes = float(minutes)
+        self.seconds = 60.0 * self.minutes
+        self.clock = clock
+        self.start = None
+        self.stopped = False
+        self.steps = 0
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since training started (0 before it starts)."""
+        return 0.0 if self.start is None else self.clock() - self.start
+
+    def on_train_begin(self, logs=None):
+        self.start = self.clock()
+        self.stopped = False
+        self.steps = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+        if self.elapsed >= self.seconds:
+            self.stopped = True
+            self.model.stop_training = True

@@ -1,0 +1,683 @@
+"""Text-guided image editing: VGG16 features of a source image fused with a caption, decoded again."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from tfcmgen import layers as tfcm_layers
+from tfcmgen import losses as tfcm_losses
+from tfcmgen.models.diff_augment import check_policy, diff_augment
+from tfcmgen.models.discriminator import Discriminator
+from tfcmgen.models.generator import check_image_size, check_positive_int
+
+# Fusion modes that work on feature maps inside a residual block (the block keeps its width).
+EDIT_FUSIONS = ("film", "gated", "add", "multiply", "concat")
+TEXT_POOLINGS = ("mean", "bigru", "attention")
+# Early VGG16 blocks only: editing needs the spatial detail, and with random weights they still
+# learn (or, frozen, are a rich random projection of local patches) within a CPU budget.
+ENCODER_LAYERS = ("block1_pool", "block2_pool", "block3_pool")
+ADVERSARIAL_LOSSES = ("hinge", "bce", "wgan")
+
+
+def _check_choice(name, value, choices):
+    if value not in choices:
+        shown = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{name} must be one of {shown}; received {name}={value!r}")
+
+
+def _check_weight(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise ValueError(f"{name} must be a number >= 0; received {name}={value!r}")
+    return float(value)
+
+
+class _FusedConv(keras.layers.Layer):
+    """3x3 conv, batch norm, text fusion (FiLM / gated / ...), optional ReLU."""
+
+    def __init__(self, width, fusion, activation=True, **kwargs):
+        super().__init__(**kwargs)
+        self.width = width
+        self.activation = activation
+        self.conv = keras.layers.Conv2D(width, 3, padding="same", use_bias=False, name="conv")
+        # Synchronised statistics so that a mirrored run takes the same step as one device.
+        self.norm = keras.layers.BatchNormalization(momentum=0.9, synchronized=True, name="bn")
+        self.fusion = tfcm_layers.FeatureFusion(fusion, width, name="fusion")
+
+    def build(self, inputs_shape, text_shape):
+        self.conv.build(inputs_shape)
+        shape = (*inputs_shape[:-1], self.width)
+        self.norm.build(shape)
+        self.fusion.build([text_shape, shape])
+
+    def call(self, inputs, text, training=None):
+        x = self.fusion([text, self.norm(self.conv(inputs), training=training)])
+        return ops.relu(x) if self.activation else x
+
+
+class _FusedResidualBlock(keras.layers.Layer):
+    """`x + F(x, text)` with `F` = fused conv, ReLU, fused conv (the text enters twice)."""
+
+    def __init__(self, width, fusion, **kwargs):
+        super().__init__(**kwargs)
+        self.first = _FusedConv(width, fusion, name="first")
+        self.second = _FusedConv(width, fusion, activation=False, name="second")
+
+    def build(self, inputs_shape, text_shape):
+        self.first.build(inputs_shape, text_shape)
+        self.second.build(inputs_shape, text_shape)
+
+    def call(self, inputs, text, training=None):
+        x = self.first(inputs, text, training=training)
+        return inputs + self.second(x, text, training=training)
+
+
+class _UpsamplingBlock(keras.layers.Layer):
+    """Nearest-neighbour 2x upsampling then a fused conv (no transposed-conv checkerboard)."""
+
+    def __init__(self, width, fusion, **kwargs):
+        super().__init__(**kwargs)
+        self.width = width
+        self.upsample = keras.layers.UpSampling2D(2, interpolation="nearest", name="upsample")
+        self.fused = _FusedConv(width, fusion, name="fused")
+
+    def build(self, inputs_shape, text_shape):
+        batch, height, width, channels = inputs_shape
+        up = (batch, None if height is None else 2 * height, None if width is None else 2 * width,
+              channels)
+        self.fused.build(up, text_shape)
+
+    def call(self, inputs, text, training=None):
+        return self.fused(self.upsample(inputs), text, training=training)
+
+
+class _DirectOutput(keras.layers.Layer):
+    """`tanh(conv(features, source))`: the decoder draws every pixel."""
+
+    kernel_initializer = "glorot_uniform"
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.to_rgb = keras.layers.Conv2D(
+            3, 3, padding="same", kernel_initializer=self.kernel_initializer, name="to_rgb"
+        )
+
+    def build(self, features_shape, images_shape):
+        self.to_rgb.build(features_shape)
+
+    def call(self, features, images):
+        return ops.tanh(self.to_rgb(features))
+
+
+class _ResidualOutput(_DirectOutput):
+    """`clip(source + 2 tanh(conv(features, source)), -1, 1)`: the decoder draws the change.
+
+    Keeping the source is the zero change, and the L1 terms reach every pixel's change at full
+    strength (unlike a mask, whose gradient vanishes where it closes). The clip only cuts values
+    beyond the image range, where any target in [-1, 1] is already met. The change starts at zero:
+    an untrained editor returns its input.
+    """
+
+    kernel_initializer = "zeros"
+
+    def call(self, features, images):
+        return ops.clip(images + 2.0 * ops.tanh(self.to_rgb(features)), -1.0, 1.0)
+
+
+class _BlendOutput(_DirectOutput):
+    """`m * tanh(conv) + (1 - m) * source` with a predicted soft mask `m` (GANimation).
+
+    Pixels outside the mask are copied exactly; but where the mask closes early in training the
+    drawn pixels get no gradient, so it learns more slowly than `"residual"` on a CPU budget.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.to_mask = keras.layers.Conv2D(1, 3, padding="same", name="to_mask")
+
+    def build(self, features_shape, images_shape):
+        super().build(features_shape, images_shape)
+        self.to_mask.build(features_shape)
+
+    def call(self, features, images):
+        mask = ops.sigmoid(self.to_mask(features))
+        return mask * ops.tanh(self.to_rgb(features)) + (1.0 - mask) * images
+
+
+# How the decoder's last features become the edited image.
+OUTPUTS = {"residual": _ResidualOutput, "blend": _BlendOutput, "direct": _DirectOutput}
+
+
+@keras.saving.register_keras_serializable(package="tfcmgen")
+class TextImageEditor(keras.Model):
+    """Edits an image so that it matches a caption, keeping what the caption does not change.
+
+    The editor (generator) encodes the source image with an early cut of `VGG16FeatureExtractor`
+    and a small trainable adapter, fuses the caption's sentence vector into the feature maps in
+    residual blocks (`FeatureFusion`, FiLM or gated), and decodes with upsampling blocks that fuse
+    the text again; the source joins the last features at full resolution. The output head
+    (`output`) turns them into the image: `"residual"` draws a tanh change added to the source
+    (what the caption does not concern is the zero change), `"blend"` a tanh image mixed with the
+    source by a predicted soft mask (GANimation, Pumarola et al. 2018), `"direct"` a tanh image.
+
+    A matching-aware discriminator (`Discriminator` with the `"matching"` head and its own text
+    encoder) judges (image, caption) pairs as in SISGAN: the source with its own caption is real;
+    the source with the edit caption (it does not match), and an edited image with the caption it
+    was edited towards, are fake.
+
+    Training (`fit` on batches `{"image", "token_ids", "edit_token_ids"}` and optionally
+    `"target_image"`; `"mismatched_token_ids"` is accepted for `"edit_token_ids"`, so the text-to-
+    image pipeline of `tfcmgen.data.make_dataset` trains an editor unpaired) computes, per step:
+
+    - Generator: a fraction `reconstruction_fraction` of the examples (evenly spaced in the global
+      batch) is edited towards its *own* caption and must give the source back (L1, weight
+      `reconstruction_weight`); the others are edited towards the edit caption and must fool the
+      discriminator (weight `adversarial_weight`), while an L1 term to the source (weight
+      `content_weight`) keeps everything the edit does not need to change (a minimal-change prior).
+      This is the unpaired SISGAN objective, the general path.
+    - Paired supervision, synthetic data only: when the batch holds `"target_image"` (the true
+      edited image, which the shapes renderer can draw) an L1 term to it (weight `paired_weight`)
+      is added for the edited examples. Real photos never come with such targets.
+    - Discriminator: the matching-aware loss on (source, own caption) = real, (source, edit
+      caption) = fake, (edited, edit caption) = fake.
+
+    The generator step runs first and the discriminator then judges the very images it produced
+    (detached): one editor pass per step instead of two, which matters on a CPU.
+
+    Under `tf.distribute.MirroredStrategy` every loss is averaged over the global batch with
+    `tf.nn.compute_average_loss`, batch norm statistics are synchronised, and random numbers are
+    drawn for the global batch and sliced per replica.
+
+    `call({"image": float32 [B, S, S, 3] in [-1, 1], "token_ids": int32 [B, L]})` returns the
+    edited images float32 [B, S, S, 3] in [-1, 1]. `task` is `"edit"`.
+
+    Args:
+        vocabulary_size: int. Token ids are in [0, vocabulary_size); 0 is padding.
+        max_length: int. Caption length in tokens. Defaults to 16.
+        image_size: int. 32, 64, 128 or 256. Defaults to 64.
+        embedding_dim: int. Word vector size. Defaults to 64.
+        embedding_matrix: array [vocabulary_size, embedding_dim] or None. Initial word vectors of
+            both text encoders (e.g. Word2Vec); not stored in the config (the weights are).
+        text_pooling: str. `"mean"`, `"bigru"` or `"attention"`. Defaults to `"mean"`.
+        fusion: str. How the text enters the feature maps: `"film"`, `"gated"`, `"add"`,
+            `"multiply"` or `"concat"` (see `FeatureFusion`). Defaults to `"film"`.
+        encoder_layer: str. Where VGG16 is cut: `"block1_pool"` (1/2 resolution),
+            `"block2_pool"` (1/4) or `"block3_pool"` (1/8). Defaults to `"block1_pool"`.
+        encoder_weights: str or None. `"imagenet"`, a local VGG16 weights file, or None (random).
+            Used at construction only; the config stores None (the values are in the weights).
+        encoder_trainable: bool or None. Train the VGG16 layers. None means: trainable exactly
+            when `encoder_weights` is None. Defaults to None.
+        width: int. Channels of the fused feature maps. Defaults to 64.
+        num_blocks: int. Residual fusion blocks. Defaults to 4.
+        output_mode: str. `"residual"`, `"blend"` or `"direct"` (see above). Defaults to
+            `"residual"`.
+        discriminator_width: int. Discriminator channel multiplier. Defaults to 32.
+        spectral_norm: bool. Spectral normalisation in the discriminator. Defaults to True.
+        reconstruction_fraction: float in [0, 1]. Share of examples edited towards their own
+            caption. Defaults to 0.25.
+        reconstruction_weight: float. Defaults to 10.0.
+        paired_weight: float. Weight of the L1 to `"target_image"` when given. Defaults to 10.0.
+        content_weight: float. Weight of the L1 between edit and source. Defaults to 1.0.
+        adversarial_weight: float. Weight of the editor's adversarial loss. Defaults to 1.0.
+        diff_augment: tuple of str. Caption-preserving DiffAugment policy for the discriminator's
+            inputs (`"translation"`, `"cutout"`). Defaults to `("translation",)`.
+        seed: int. Seed of the model's `SeedGenerator`. Defaults to 0.
+        **kwargs: passed on to `keras.Model`.
+
+    Example:
+
+    >>> import numpy as np, keras
+    >>> editor = TextImageEditor(vocabulary_size=20, max_length=6, image_size=32,
+    ...                          embedding_dim=8, width=8, num_blocks=1, discriminator_width=4)
+    >>> editor.compile(keras.optimizers.Adam(2e-4), keras.optimizers.Adam(4e-4))
+    >>> edited = editor({"image": np.zeros((2, 32, 32, 3), "float32"),
+    ...                  "token_ids": np.ones((2, 6), "int32")})
+    >>> tuple(edited.shape)
+    (2, 32, 32, 3)
+
+    References:
+        Dong et al. 2017, "Semantic Image Synthesis via Adversarial Learning" (SISGAN).
+        Nam et al. 2018, "Text-Adaptive Generative Adversarial Networks" (TAGAN).
+        Li et al. 2020, "ManiGAN: Text-Guided Image Manipulation".
+        Perez et al. 2018, "FiLM"; Pumarola et al. 2018, "GANimation" (attention-mask blending).
+        Reed et al. 2016, "Generative Adversarial Text to Image Synthesis" (matching-aware D).
+    """
+
+    task = "edit"
+
+    def __init__(
+        self,
+        vocabulary_size,
+        max_length=16,
+        image_size=64,
+        embedding_dim=64,
+        embedding_matrix=None,
+        text_pooling="mean",
+        fusion="film",
+        encoder_layer="block1_pool",
+        encoder_weights=None,
+        encoder_trainable=None,
+        width=64,
+        num_blocks=4,
+        output_mode="residual",
+        discriminator_width=32,
+        spectral_norm=True,
+        reconstruction_fraction=0.25,
+        reconstruction_weight=10.0,
+        paired_weight=10.0,
+        content_weight=1.0,
+        adversarial_weight=1.0,
+        diff_augment=("translation",),
+        seed=0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.vocabulary_size = check_positive_int("vocabulary_size", vocabulary_size, minimum=2)
+        self.max_length = check_positive_int("max_length", max_length)
+        self.image_size = check_image_size(image_size)
+        self.embedding_dim = check_positive_int("embedding_dim", embedding_dim)
+        if embedding_matrix is not None:
+            embedding_matrix = np.asarray(embedding_matrix, dtype="float32")
+            expected = (self.vocabulary_size, self.embedding_dim)
+            if embedding_matrix.shape != expected:
+                raise ValueError(
+                    f"embedding_matrix must have shape (vocabulary_size, embedding_dim) = "
+                    f"{expected}; received embedding_matrix with shape {embedding_matrix.shape}"
+                )
+        _check_choice("text_pooling", text_pooling, TEXT_POOLINGS)
+        self.text_pooling = text_pooling
+        _check_choice("fusion", fusion, EDIT_FUSIONS)
+        self.fusion = fusion
+        _check_choice("encoder_layer", encoder_layer, ENCODER_LAYERS)
+        self.encoder_layer = encoder_layer
+        if encoder_trainable is None:
+            encoder_trainable = encoder_weights is None
+        self.encoder_trainable = bool(encoder_trainable)
+        self.width = check_positive_int("width", width)
+        self.num_blocks = check_positive_int("num_blocks", num_blocks, minimum=0)
+        _check_choice("output_mode", output_mode, tuple(OUTPUTS))
+        self.output_mode = output_mode
+        self.discriminator_width = check_positive_int("discriminator_width", discriminator_width)
+        self.spectral_norm = bool(spectral_norm)
+        fraction = _check_weight("reconstruction_fraction", reconstruction_fraction)
+        if fraction > 1.0:
+            raise ValueError(
+                f"reconstruction_fraction must be in [0, 1]; received {reconstruction_fraction}"
+            )
+        self.reconstruction_fraction = fraction
+        self.reconstruction_weight = _check_weight("reconstruction_weight", reconstruction_weight)
+        self.paired_weight = _check_weight("paired_weight", paired_weight)
+        self.content_weight = _check_weight("content_weight", content_weight)
+        self.adversarial_weight = _check_weight("adversarial_weight", adversarial_weight)
+        self.diff_augment = check_policy(diff_augment)
+        self.seed = check_positive_int("seed", seed, minimum=0)
+        self.seed_generator = keras.random.SeedGenerator(self.seed, name="seed_generator")
+
+        # ---- Editor (generator) ----
+        self.text_encoder = tfcm_layers.TextEncoder(
+            vocabulary_size=self.vocabulary_size,
+            embedding_dim=self.embedding_dim,
+            embedding_matrix=embedding_matrix,
+            pooling=self.text_pooling,
+            name="text_encoder",
+        )
+        self.encoder = tfcm_layers.VGG16FeatureExtractor(
+            self.encoder_layer,
+            weights=encoder_weights,
+            trainable=self.encoder_trainable,
+            name="image_encoder",
+        )
+        self.adapter = keras.layers.Conv2D(self.width, 1, name="adapter")
+        self.adapter_norm = keras.layers.BatchNormalization(
+            momentum=0.9, synchronized=True, name="adapter_norm"
+        )
+        self.blocks = [
+            _FusedResidualBlock(self.width, fusion, name=f"residual{i}")
+            for i in range(self.num_blocks)
+        ]
+        self.up_blocks = []
+        channels = self.width
+        for i in range(self.encoder.downsampling.bit_length() - 1):
+            channels = max(8, channels // 2)
+            self.up_blocks.append(_UpsamplingBlock(channels, fusion, name=f"up{i}"))
+        self.output_head = OUTPUTS[output_mode](name=f"{output_mode}_output")
+
+        # ---- Matching-aware discriminator, with its own text encoder ----
+        self.discriminator_text_encoder = tfcm_layers.TextEncoder(
+            vocabulary_size=self.vocabulary_size,
+            embedding_dim=self.embedding_dim,
+            embedding_matrix=embedding_matrix,
+            pooling=self.text_pooling,
+            name="discriminator_text_encoder",
+        )
+        self.discriminator = Discriminator(
+            image_size=self.image_size,
+            base_width=self.discriminator_width,
+            spectral_norm=self.spectral_norm,
+            head="matching",
+            name="discriminator",
+        )
+        self._build_all()
+        self.g_optimizer = None
+        self.d_optimizer = None
+
+    # ----------------------------------------------------------------------------------------
+    # Construction
+    # ----------------------------------------------------------------------------------------
+
+    def _build_all(self):
+        """Creates every variable now, so optimizers can be built in `compile` (see there)."""
+        images = tf.zeros([1, self.image_size, self.image_size, 3])
+        token_ids = tf.ones([1, self.max_length], tf.int32)
+        self.edit(images, token_ids, training=False)
+        sentence, _ = self.discriminator_text_encoder(token_ids)
+        self.discriminator([images, sentence])
+        self.built = True
+
+    @property
+    def generator_variables(self):
+        """Variables the editor optimizer trains: text encoder, image encoder (if trainable), rest."""
+        layers = [self.text_encoder, self.encoder, self.adapter, self.adapter_norm,
+                  *self.blocks, *self.up_blocks, self.output_head]
+        return [w for layer in layers for w in layer.trainable_weights]
+
+    @property
+    def discriminator_variables(self):
+        """Variables the discriminator optimizer trains: discriminator and its text encoder."""
+        return self.discriminator.trainable_weights + self.discriminator_text_encoder.trainable_weights
+
+    # ----------------------------------------------------------------------------------------
+    # Editing
+    # ----------------------------------------------------------------------------------------
+
+    def edit(self, images, token_ids, training=False):
+        """Edited images float32 [B, S, S, 3] for `images` in [-1, 1] and caption `token_ids`."""
+        images = ops.cast(images, "float32")
+        sentence, _ = self.text_encoder(token_ids, training=training)
+        features = self.encoder(images, training=training)
+        x = ops.relu(self.adapter_norm(self.adapter(features), training=training))
+        for block in self.blocks:
+            x = block(x, sentence, training=training)
+        for block in self.up_blocks:
+            x = block(x, sentence, training=training)
+        # The source joins again at full resolution: exact copies of fine detail need it.
+        return self.output_head(ops.concatenate([x, images], axis=-1), images)
+
+    def call(self, inputs, training=False):
+        if not isinstance(inputs, dict) or "image" not in inputs or "token_ids" not in inputs:
+            received = sorted(inputs) if isinstance(inputs, dict) else type(inputs).__name__
+            raise ValueError(
+                "TextImageEditor takes a dict {'image': float32 [B, S, S, 3] in [-1, 1], "
+                f"'token_ids': int32 [B, max_length]}}; received {received}"
+            )
+        images = tf.convert_to_tensor(inputs["image"], tf.float32)
+        token_ids = tf.convert_to_tensor(inputs["token_ids"])
+        expected = (self.image_size, self.image_size, 3)
+        if images.shape.rank != 4 or tuple(images.shape[1:]) != expected:
+            raise ValueError(
+                f"image must have shape [batch, {self.image_size}, {self.image_size}, 3]; "
+                f"received shape {images.shape}"
+            )
+        if token_ids.shape.rank != 2 or token_ids.shape[1] != self.max_length:
+            raise ValueError(
+                f"token_ids must have shape [batch, max_length={self.max_length}]; "
+                f"received shape {token_ids.shape}"
+            )
+        return self.edit(images, token_ids, training=training)
+
+    # ----------------------------------------------------------------------------------------
+    # Compile
+    # ----------------------------------------------------------------------------------------
+
+    def compile(self, g_optimizer, d_optimizer, loss="hinge", **kwargs):
+        """Sets the editor and discriminator optimizers and the adversarial loss.
+
+        Args:
+            g_optimizer: keras optimizer for the editor (its text encoder included).
+            d_optimizer: keras optimizer for the discriminator and its text encoder; a different
+                instance from `g_optimizer`.
+            loss: str. `"hinge"`, `"bce"` or `"wgan"` (see `tfcmgen.losses`). Defaults to
+                `"hinge"`.
+            **kwargs: passed on to `keras.Model.compile` (e.g. `jit_compile`).
+        """
+        _check_choice("loss", loss, ADVERSARIAL_LOSSES)
+        g_optimizer = keras.optimizers.get(g_optimizer)
+        d_optimizer = keras.optimizers.get(d_optimizer)
+        if g_optimizer is d_optimizer:
+            raise ValueError(
+                "g_optimizer and d_optimizer must be two optimizer instances (each keeps its "
+                "own slots and step count); received the same object twice"
+            )
+        super().compile(optimizer=None, **kwargs)
+        self.loss_name = loss
+        self.g_loss_fn, self.d_loss_fn = tfcm_losses.get(loss)
+        self.g_optimizer = g_optimizer
+        self.d_optimizer = d_optimizer
+        if self.dtype_policy.name == "mixed_float16":
+            self.g_optimizer = keras.optimizers.LossScaleOptimizer(g_optimizer)
+            self.d_optimizer = keras.optimizers.LossScaleOptimizer(d_optimizer)
+        # Optimizer slots are built here, inside the model's strategy scope: under MirroredStrategy,
+        # slots created lazily inside the first distributed step fail ("You must feed a value for
+        # placeholder ... replica_1/Initializer").
+        with self.distribute_strategy.scope():
+            self.g_optimizer.build(self.generator_variables)
+            self.d_optimizer.build(self.discriminator_variables)
+
+        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
+        self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction")
+        self.paired_tracker = keras.metrics.Mean(name="paired")
+        self.content_tracker = keras.metrics.Mean(name="content")
+        self.d_real_tracker = keras.metrics.Mean(name="d_real")
+        self.d_fake_tracker = keras.metrics.Mean(name="d_fake")
+
+    @property
+    def metrics(self):
+        names = ("g_loss_tracker", "d_loss_tracker", "reconstruction_tracker", "paired_tracker",
+                 "content_tracker", "d_real_tracker", "d_fake_tracker")
+        return [t for t in (getattr(self, name, None) for name in names) if t is not None]
+
+    def get_compile_config(self):
+        if self.g_optimizer is None:
+            return None
+        return {
+            "g_optimizer": keras.optimizers.serialize(self._inner(self.g_optimizer)),
+            "d_optimizer": keras.optimizers.serialize(self._inner(self.d_optimizer)),
+            "loss": self.loss_name,
+            "jit_compile": bool(self.jit_compile),
+        }
+
+    def compile_from_config(self, config):
+        config = dict(config)
+        config["g_optimizer"] = keras.optimizers.deserialize(config["g_optimizer"])
+        config["d_optimizer"] = keras.optimizers.deserialize(config["d_optimizer"])
+        self.compile(**config)
+
+    @staticmethod
+    def _inner(optimizer):
+        return getattr(optimizer, "inner_optimizer", optimizer)
+
+    # ----------------------------------------------------------------------------------------
+    # Training
+    # ----------------------------------------------------------------------------------------
+
+    def _replica_batch(self, images):
+        """(local batch, global batch, offset of this replica's examples in the global batch).
+
+        Replicas receive consecutive equal slices of the global batch (`drop_remainder=True`).
+        """
+        local = tf.shape(images)[0]
+        replicas = self.distribute_strategy.num_replicas_in_sync
+        if replicas == 1:
+            return local, local, tf.zeros([], tf.int32)
+        context = tf.distribute.get_replica_context()
+        replica = tf.cast(context.replica_id_in_sync_group, tf.int32)
+        return local, local * replicas, replica * local
+
+    def reconstruction_mask(self, batch):
+        """float32 [local batch]: 1 for the examples edited towards their own caption.
+
+        `floor((i + 1) f) > floor(i f)` for global index i marks exactly `f` of the examples, evenly
+        spaced, with no random draw: the same examples on one device and on N replicas.
+        """
+        local, _, offset = batch
+        index = tf.cast(tf.range(local) + offset, tf.float32)
+        fraction = self.reconstruction_fraction
+        marked = tf.floor((index + 1.0) * fraction) > tf.floor(index * fraction)
+        return tf.cast(marked, tf.float32)
+
+    def _augment(self, images, batch):
+        if not self.diff_augment:
+            return images
+        local, global_batch, offset = batch
+        # Drawn for the global batch and sliced: example i sees the same numbers on N replicas.
+        uniform = keras.random.uniform(
+            tf.stack([global_batch, 2 * len(self.diff_augment)]), seed=self.seed_generator
+        )
+        return diff_augment(images, self.diff_augment, uniform[offset : offset + local])
+
+    @staticmethod
+    def _l1(a, b):
+        """Per-example mean absolute difference [B]."""
+        return tf.reduce_mean(tf.abs(tf.cast(a, tf.float32) - tf.cast(b, tf.float32)), axis=[1, 2, 3])
+
+    def _mean(self, per_example, global_batch):
+        return tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
+
+    def _generator_loss(self, data, training):
+        """Every term of one step except the discriminator update; returns (g_loss, logs, parts)."""
+        source = tf.convert_to_tensor(data["image"], tf.float32)
+        token_ids = data["token_ids"]
+        edit_token_ids = data["edit_token_ids"] if "edit_token_ids" in data else data[
+            "mismatched_token_ids"]
+        batch = self._replica_batch(source)
+        _, global_batch, _ = batch
+        is_reconstruction = self.reconstruction_mask(batch)
+        is_edit = 1.0 - is_reconstruction
+        captions = tf.where(is_reconstruction[:, None] > 0, token_ids, edit_token_ids)
+
+        edited = self.edit(source, captions, training=training)
+        sentence, _ = self.discriminator_text_encoder(captions, training=training)
+        features = self.discriminator.features(self._augment(edited, batch), training=training)
+        logits = self.discriminator.head_logits(features, sentence, training=training)
+        adversarial = self._mean(self.adversarial_weight * self.g_loss_fn(logits), global_batch)
+        to_source = self._l1(edited, source)
+        reconstruction = self._mean(is_reconstruction * to_source, global_batch)
+        content = self._mean(is_edit * to_source, global_batch)
+        g_loss = (adversarial + self.reconstruction_weight * reconstruction
+                  + self.content_weight * content)
+        paired = tf.zeros([])
+        if "target_image" in data and self.paired_weight > 0:
+            paired = self._mean(is_edit * self._l1(edited, data["target_image"]), global_batch)
+            g_loss += self.paired_weight * paired
+        logs = {"g_loss": adversarial, "reconstruction": reconstruction, "content": content,
+                "paired": paired}
+        parts = (source, token_ids, edit_token_ids, captions, edited, batch)
+        return g_loss, logs, parts
+
+    def _discriminator_loss(self, source, token_ids, edit_token_ids, captions, edited, batch,
+                            training):
+        """Matching-aware loss: (source, own caption) real; (source, edit caption), (edit) fake."""
+        local, global_batch, _ = batch
+        sentences, _ = self.discriminator_text_encoder(
+            tf.concat([token_ids, edit_token_ids, captions], axis=0), training=training
+        )
+        sentence, mismatched, edit_sentence = (
+            sentences[:local], sentences[local : 2 * local], sentences[2 * local :]
+        )
+        # One trunk pass over real and edited images; the text only enters the cheap head.
+        features = self.discriminator.features(
+            tf.concat([self._augment(source, batch), self._augment(edited, batch)], axis=0),
+            training=training,
+        )
+        real_features, fake_features = features[:local], features[local:]
+        real_logits = self.discriminator.head_logits(real_features, sentence, training=training)
+        mismatched_logits = self.discriminator.head_logits(
+            real_features, mismatched, training=training
+        )
+        fake_logits = self.discriminator.head_logits(fake_features, edit_sentence, training=training)
+        per_example = self.d_loss_fn(real_logits, fake_logits, mismatched_logits)
+        logs = {"d_loss": self._mean(per_example, global_batch),
+                "d_real": self._mean(real_logits, global_batch),
+                "d_fake": self._mean(fake_logits, global_batch)}
+        return logs["d_loss"], logs
+
+    def _update_trackers(self, logs):
+        # Each value is this replica's share of a global-batch mean; times the replica count it is
+        # this replica's mean, which Mean then averages over replicas.
+        replicas = float(self.distribute_strategy.num_replicas_in_sync)
+        for name, tracker in (("g_loss", self.g_loss_tracker), ("d_loss", self.d_loss_tracker),
+                              ("reconstruction", self.reconstruction_tracker),
+                              ("paired", self.paired_tracker), ("content", self.content_tracker),
+                              ("d_real", self.d_real_tracker), ("d_fake", self.d_fake_tracker)):
+            tracker.update_state(logs[name] * replicas)
+
+    def train_step(self, data):
+        # train_on_batch packs its argument as (x,); fit on a dataset of dicts passes the dict.
+        data, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        # ---- Editor: reconstruct with the own caption, fool D with the edit caption ----
+        with tf.GradientTape() as tape:
+            g_loss, g_logs, parts = self._generator_loss(data, training=True)
+            scaled = self.g_optimizer.scale_loss(g_loss)
+        variables = self.generator_variables
+        gradients = tape.gradient(scaled, variables)
+        self.g_optimizer.apply_gradients(zip(gradients, variables))
+
+        # ---- Discriminator: judges the edits just made (detached), and the sources ----
+        source, token_ids, edit_token_ids, captions, edited, batch = parts
+        with tf.GradientTape() as tape:
+            d_loss, d_logs = self._discriminator_loss(
+                source, token_ids, edit_token_ids, captions, tf.stop_gradient(edited), batch,
+                training=True,
+            )
+            scaled = self.d_optimizer.scale_loss(d_loss)
+        variables = self.discriminator_variables
+        gradients = tape.gradient(scaled, variables)
+        self.d_optimizer.apply_gradients(zip(gradients, variables))
+
+        self._update_trackers({**g_logs, **d_logs})
+        return {m.name: m.result() for m in self.metrics}
+
+    def test_step(self, data):
+        data, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        _, g_logs, parts = self._generator_loss(data, training=False)
+        _, d_logs = self._discriminator_loss(*parts, training=False)
+        self._update_trackers({**g_logs, **d_logs})
+        return {m.name: m.result() for m in self.metrics}
+
+    # ----------------------------------------------------------------------------------------
+    # Serialization
+    # ----------------------------------------------------------------------------------------
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "vocabulary_size": self.vocabulary_size,
+                "max_length": self.max_length,
+                "image_size": self.image_size,
+                "embedding_dim": self.embedding_dim,
+                # The initial word vectors and VGG weights live on in the saved weights.
+                "embedding_matrix": None,
+                "text_pooling": self.text_pooling,
+                "fusion": self.fusion,
+                "encoder_layer": self.encoder_layer,
+                "encoder_weights": None,
+                "encoder_trainable": self.encoder_trainable,
+                "width": self.width,
+                "num_blocks": self.num_blocks,
+                "output_mode": self.output_mode,
+                "discriminator_width": self.discriminator_width,
+                "spectral_norm": self.spectral_norm,
+                "reconstruction_fraction": self.reconstruction_fraction,
+                "reconstruction_weight": self.reconstruction_weight,
+                "paired_weight": self.paired_weight,
+                "content_weight": self.content_weight,
+                "adversarial_weight": self.adversarial_weight,
+                "diff_augment": list(self.diff_augment),
+                "seed": self.seed,
+            }
+        )
+        return config
