@@ -50,7 +50,7 @@ def top_confusions(classifier, images, attributes, limit=3):
     confusions = {}
     for name, values in predicted.items():
         counts = collections.Counter(
-            (a[name], p) for a, p in zip(attributes, values) if a[name] != p
+            (a[name], p) for a, p in zip(attributes, values, strict=True) if a[name] != p
         )
         confusions[name] = [f"{t}->{p} x{n}" for (t, p), n in counts.most_common(limit)]
     return confusions
@@ -95,7 +95,7 @@ def main(argv=None):
     held_out_pairs = {tuple(p) for p in shapes.DEFAULT_HELD_OUT}
     is_held = np.array([(a["colour"], a["shape"]) in held_out_pairs for a in test.attributes])
     seen_images = test.images[~is_held]
-    seen_attributes = [a for a, h in zip(test.attributes, is_held) if not h]
+    seen_attributes = [a for a, h in zip(test.attributes, is_held, strict=True) if not h]
 
     report = {
         "command": " ".join([os.path.basename(sys.executable)] + sys.argv),

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 from typing import Any
+
+from tfcmgen.atomic import write_text_atomic
 
 SUPPORTED_IMAGE_SIZES = (32, 64, 128, 256)
 TASKS = ("text2image", "edit")
@@ -52,26 +52,6 @@ def _check_float(name: str, value: Any, low: float, high: float, *, low_open: bo
     if value != value or (value <= low if low_open else value < low) or value > high:
         bound = f"greater than {low}" if low_open else f"at least {low}"
         raise ConfigError(f"{name} must be {bound} and at most {high}; received {name}={value}")
-
-
-def write_text_atomic(path: str, text: str) -> None:
-    """Writes `text` to `path` through a temporary file in the same folder and a rename.
-
-    A run killed at any moment leaves either the previous file or the new one, never half of one.
-    """
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 class _JsonConfig:
@@ -296,4 +276,5 @@ class ExportConfig(_JsonConfig):
 
     def __post_init__(self):
         _check_choice("format", self.format, ("savedmodel", "onnx", "all"))
-        _check_int("opset", self.opset, 17, 30)
+        # tf2onnx 1.17 writes opsets 17 and 18.
+        _check_int("opset", self.opset, 17, 18)

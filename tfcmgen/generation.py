@@ -46,14 +46,7 @@ class TextToImageGenerator:
     def token_ids(self, captions: list[str]) -> np.ndarray:
         import tensorflow as tf
 
-        ids = self.tokenizer(tf.constant(list(captions), dtype=tf.string)).numpy()
-        for caption, row in zip(captions, ids):
-            if not np.any(row > 1):
-                logger.warning(
-                    "caption %r has no word the model knows: it is drawn from [UNK] tokens only",
-                    caption,
-                )
-        return ids
+        return self.tokenizer(tf.constant(list(captions), dtype=tf.string)).numpy()
 
     def generate(self, captions: list[str], num_per_caption: int = 1, seed: int = 0) -> np.ndarray:
         """Images for each caption, `num_per_caption` in a row: uint8 [len*num, H, W, 3]."""
@@ -62,11 +55,17 @@ class TextToImageGenerator:
                 f"the model at {self.source!r} was trained for task {self.task!r}; "
                 "text-only generation needs a text2image model (edit models take --image)"
             )
-        captions = [c for c in captions for _ in range(num_per_caption)]
         if not captions:
             size = self.model.image_size
             return np.zeros((0, size, size, 3), np.uint8)
-        images = self.model.generate(self.token_ids(captions), seed=seed)
+        ids = self.token_ids(captions)
+        for caption, row in zip(captions, ids):
+            if not np.any(row > 1):  # ids 0 and 1 are [PAD] and [UNK]
+                logger.warning(
+                    "caption %r has no word the model knows: it is drawn from [UNK] tokens only",
+                    caption,
+                )
+        images = self.model.generate(np.repeat(ids, num_per_caption, axis=0), seed=seed)
         return to_uint8(np.asarray(images))
 
 
@@ -75,8 +74,15 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
     return np.clip(np.rint((np.asarray(images, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
-def load_generator(path: str | None = None) -> TextToImageGenerator:
-    """Loads a run folder (or the bundled pretrained model when `path` is None)."""
+def load_generator(path: str | None = None):
+    """Loads a run folder, an export folder, or the bundled pretrained model when `path` is None.
+
+    Every returned object has `generate(captions, num_per_caption, seed) -> uint8 images`.
+    """
+    if path is not None and os.path.isfile(os.path.join(path, "tfcmgen_export.json")):
+        from tfcmgen.export import load_savedmodel
+
+        return load_savedmodel(path)
     import keras
 
     from tfcmgen.text import CaptionTokenizer, Vocabulary

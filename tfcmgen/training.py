@@ -18,6 +18,7 @@ import time
 
 import numpy as np
 
+from tfcmgen.atomic import atomic_path
 from tfcmgen.config import ConfigError, TrainConfig
 from tfcmgen.runs import RunFolder
 
@@ -97,11 +98,13 @@ def load_training_data(config: TrainConfig):
     """The CaptionedImages for `config.data` split into (train, validation) by image."""
     from tfcmgen.data import load_dataset
 
-    kwargs = dict(image_size=config.image_size, seed=config.seed, strict=config.strict)
+    kwargs = dict(image_size=config.image_size, seed=config.seed)
     if config.data == "shapes":
-        kwargs.update(num_images=config.num_images, held_out=config.held_out)
+        kwargs.update(num_images=config.num_images, split="train")
+        if config.held_out is not None:
+            kwargs.update(held_out=config.held_out)
     else:
-        kwargs.update(format=config.format)
+        kwargs.update(format=config.format, strict=config.strict)
     data = load_dataset(config.data, **kwargs)
     return data.split(config.validation_fraction, seed=config.seed)
 
@@ -153,7 +156,8 @@ def build_gan(config: TrainConfig, vocabulary_size: int, embedding_matrix: np.nd
         text_pooling=config.text_pooling,
         fusion=config.fusion,
         noise_dim=config.noise_dim,
-        base_width=config.base_width,
+        generator_width=config.base_width,
+        discriminator_width=config.base_width,
         seed=config.seed,
     )
     gan.compile(
@@ -200,14 +204,8 @@ def _check_resume(config: TrainConfig, run: RunFolder) -> bool:
 
 def save_model_atomic(model, path: str) -> None:
     """Saves a .keras file through a temporary name and a rename."""
-    folder = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(folder, f".tmp-{os.getpid()}-{os.path.basename(path)}")
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path, suffix=".keras") as temporary:
+        model.save(temporary)
 
 
 def train(config: TrainConfig, verbose: int | str = "auto") -> TrainResult:
@@ -232,7 +230,7 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> TrainResult:
     import keras
     import tensorflow as tf
 
-    from tfcmgen.callbacks import SampleGrid, TimeBudget
+    from tfcmgen.callbacks import SampleGrid, TensorBoardImages, TimeBudget
     from tfcmgen.data import make_dataset
     from tfcmgen.text import CaptionTokenizer
 
@@ -256,6 +254,9 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> TrainResult:
         image_size=config.image_size,
         batch_size=config.batch_size,
         shuffle=True,
+        # Flips swap "left"/"right" in the caption; rotation and crop only touch captions that
+        # name no position, so no augmentation makes a caption false.
+        augment="auto",
         seed=config.seed,
         drop_remainder=True,
     )
@@ -270,18 +271,16 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> TrainResult:
         gan = build_gan(config, len(vocabulary), matrix)
 
     captions = sample_captions(train_data)
+    sample_ids = tokenizer(tf.constant(captions)).numpy()
     budget = TimeBudget(minutes=config.minutes) if config.minutes else None
     callbacks = [keras.callbacks.BackupAndRestore(run.backup_dir, delete_checkpoint=False)]
     if budget is not None:
         callbacks.append(budget)
     if chief:
         callbacks += [
-            SampleGrid(
-                captions=captions,
-                token_ids=tokenizer(tf.constant(captions)).numpy(),
-                out_dir=run.samples_dir,
-                seed=config.seed,
-            ),
+            SampleGrid(sample_ids, captions, run.samples_dir, seed=config.seed,
+                       samples_per_caption=4),
+            TensorBoardImages(run.logs_dir, sample_ids, captions, seed=config.seed),
             keras.callbacks.TensorBoard(run.logs_dir, write_graph=False),
         ]
     history = gan.fit(

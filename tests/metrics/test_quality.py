@@ -1,4 +1,4 @@
-"""Pinned tests for the quality figures: FID, KID, diversity, attribute accuracy, evaluate_generator."""
+"""Pinned tests of the quality figures: FID, KID, diversity, attribute accuracy, evaluation."""
 
 import numpy as np
 import pytest
@@ -249,8 +249,8 @@ def _pairs_and_real(n, seed):
 
 def test_evaluate_generator_scores_a_faithful_and_a_collapsed_generator():
     pairs, real, real_attributes = _pairs_and_real(64, seed=0)
-    kwargs = dict(real_attributes=real_attributes, held_out=[("blue", "square")], batch_size=16,
-                  kid_subsets=5, kid_subset_size=32)
+    kwargs = {"real_attributes": real_attributes, "held_out": [("blue", "square")],
+              "batch_size": 16, "kid_subsets": 5, "kid_subset_size": 32}
     good = evaluate_generator(_faithful_generator, _MeanColourJudge(), pairs, real, **kwargs)
     bad = evaluate_generator(_red_only_generator, _MeanColourJudge(), pairs, real, **kwargs)
 

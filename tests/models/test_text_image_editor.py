@@ -129,7 +129,8 @@ def test_text_to_image_batches_train_it_unpaired():
     batch["mismatched_token_ids"] = batch.pop("edit_token_ids")
     logs = editor.train_on_batch(batch, return_dict=True)
     assert logs["paired"] == 0.0
-    assert logs["reconstruction"] > 0.0
+    # The untrained residual editor returns its input: nothing to reconstruct yet.
+    assert logs["reconstruction"] < 1e-6
     assert np.isfinite(logs["g_loss"]) and np.isfinite(logs["d_loss"])
 
 

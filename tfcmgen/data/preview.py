@@ -17,11 +17,11 @@ Example:
 from __future__ import annotations
 
 import os
-import tempfile
 
 import cv2
 import numpy as np
 
+from tfcmgen.atomic import write_bytes_atomic
 from tfcmgen.data.captioned_images import CaptionedImages
 from tfcmgen.data.image_ops import SUPPORTED_EXTENSIONS, to_uint8
 
@@ -85,17 +85,7 @@ def _write_atomic(path: str, image_rgb: np.ndarray) -> None:
     ok, encoded = cv2.imencode(ext, cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR))
     if not ok:
         raise ValueError(f"OpenCV could not encode the grid as {ext} for {path}")
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=".tmp-", suffix=ext, dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(encoded.tobytes())
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.remove(temp)
-        raise
+    write_bytes_atomic(path, encoded.tobytes())
 
 
 def caption_grid(

@@ -1,10 +1,10 @@
-"""A small CNN that reads the attributes of a shapes image: the judge of generated and edited images."""
+"""A small CNN that reads the attributes of a shapes image: judge of generated and edited images."""
 
 from __future__ import annotations
 
 import os
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 import cv2
 import keras
@@ -56,7 +56,7 @@ def blur_some(images: np.ndarray, fraction: float, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     chosen = np.flatnonzero(rng.random(len(out)) < fraction)
     sigmas = rng.uniform(0.5, 1.5, len(chosen)) * out.shape[1] / 64.0
-    for index, sigma in zip(chosen, sigmas):
+    for index, sigma in zip(chosen, sigmas, strict=True):
         out[index] = cv2.GaussianBlur(out[index], (0, 0), float(sigma))
     return out
 
@@ -399,8 +399,8 @@ class AttributeClassifier(keras.Model):
         minutes: float | None = None,
         verbose: int | str = "auto",
         **kwargs,
-    ) -> "AttributeClassifier":
-        """Renders real shapes images of every attribute combination and trains a classifier on them.
+    ) -> AttributeClassifier:
+        """Renders real shapes images of every attribute combination and trains a classifier.
 
         Held-out colour+shape pairs are included: they are held out of the GAN's training, and the
         judge must still read them.
@@ -418,7 +418,7 @@ class AttributeClassifier(keras.Model):
 
         Example:
 
-        >>> clf = AttributeClassifier.train_on_shapes(32, num_images=256, epochs=1)  # doctest: +SKIP
+        >>> clf = AttributeClassifier.train_on_shapes(32, 256, epochs=1)  # doctest: +SKIP
         >>> clf.save("attribute_classifier.keras")  # doctest: +SKIP
         """
         from tfcmgen.data.shapes import load_shapes
@@ -452,13 +452,11 @@ class AttributeClassifier(keras.Model):
         return keras.Model.save(copy, filepath, overwrite=overwrite, **kwargs)
 
     @classmethod
-    def load(cls, path: str) -> "AttributeClassifier":
+    def load(cls, path: str) -> AttributeClassifier:
         """Loads a classifier saved with `save(path)` (a `.keras` file)."""
         if not os.path.exists(path):
             raise FileNotFoundError(f"no attribute classifier file at {path}")
         model = keras.saving.load_model(path, compile=False)
         if not isinstance(model, cls):
-            raise ValueError(
-                f"{path} holds a {type(model).__name__}, not an {cls.__name__}"
-            )
+            raise TypeError(f"{path} holds a {type(model).__name__}, not an {cls.__name__}")
         return model

@@ -20,7 +20,7 @@ True
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -55,7 +55,7 @@ def _sqrtm_psd(matrix: np.ndarray) -> np.ndarray:
 
 
 def frechet_distance(features_a, features_b) -> float:
-    """Fréchet distance between Gaussians fitted to two feature sets (FID when features are a judge's).
+    """Fréchet distance between Gaussians fitted to two feature sets (FID on a judge's features).
 
     d^2 = |mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a^1/2 S_b S_a^1/2)^1/2), which equals the usual
     Tr(S_a + S_b - 2 (S_a S_b)^1/2) because S_a S_b is similar to S_a^1/2 S_b S_a^1/2. The symmetric
@@ -265,12 +265,15 @@ def _accuracy_of_predictions(predicted: dict, attributes: Sequence[dict]) -> dic
             f"dict; first dict received: {attributes[0]}"
         )
     correct = {
-        name: np.array([p == a[name] for p, a in zip(predicted[name], attributes)], dtype=bool)
+        name: np.array(
+            [p == a[name] for p, a in zip(predicted[name], attributes, strict=True)], dtype=bool
+        )
         for name in scored
     }
     result = {name: float(hits.mean()) for name, hits in correct.items()}
     if all(name in correct for name in JOINT_ATTRIBUTES):
-        result["joint"] = float(np.logical_and.reduce([correct[n] for n in JOINT_ATTRIBUTES]).mean())
+        joint = np.logical_and.reduce([correct[name] for name in JOINT_ATTRIBUTES])
+        result["joint"] = float(joint.mean())
     result["all"] = float(np.logical_and.reduce(list(correct.values())).mean())
     return result
 
@@ -311,7 +314,7 @@ def shapes_evaluation_set(
     held_out: Iterable[tuple[str, str]] | None = None,
     canonical_captions: bool = False,
 ) -> dict:
-    """Captions with known attributes, and the real images drawn from them, for `evaluate_generator`.
+    """Captions with known attributes and the real images drawn from them, for evaluation.
 
     Seen colour+shape pairs come from the shapes "train" split and held-out pairs from the
     "held_out" split, both rendered afresh from `seed` (pick one the generator was not trained
@@ -340,7 +343,7 @@ def shapes_evaluation_set(
                                         split="held_out"))
     pairs, attributes = [], []
     for part in parts:
-        for captions, attrs in zip(part.captions, part.attributes):
+        for captions, attrs in zip(part.captions, part.attributes, strict=True):
             caption = shapes.caption_for(attrs) if canonical_captions else captions[0]
             pairs.append((caption, dict(attrs)))
             attributes.append(dict(attrs))
@@ -388,7 +391,8 @@ def evaluate_generator(
             `"held_out"` groups. Defaults to None.
         seed: int. First generation seed; batch i uses `seed + i`. Defaults to 0.
         batch_size: int. Captions per `generate_fn` call. Defaults to 64.
-        diversity_captions: int. Captions sampled repeatedly for the diversity figure. Defaults to 8.
+        diversity_captions: int. Captions sampled repeatedly for the diversity figure.
+            Defaults to 8.
         samples_per_caption: int. Samples per diversity caption. Defaults to 8.
         kid_subsets: int. KID subsets. Defaults to 50.
         kid_subset_size: int. KID subset size (capped at the set sizes). Defaults to 1000.
@@ -486,6 +490,6 @@ def evaluate_generator(
         if real_attributes is not None
         else None
     )
-    report["num_generated"] = int(len(fake))
-    report["num_real"] = int(len(real))
+    report["num_generated"] = len(fake)
+    report["num_real"] = len(real)
     return report

@@ -2,8 +2,8 @@
 
 import collections
 import os
-import tempfile
 
+from tfcmgen.atomic import write_text_atomic
 from tfcmgen.text.normalize import split_words
 
 PAD = "[PAD]"
@@ -130,21 +130,7 @@ class Vocabulary:
         The text goes to a temporary file in the same folder that then replaces `path`, so a crash
         leaves either the old file or the new one, never half of one.
         """
-        path = os.fspath(path)
-        folder = os.path.dirname(os.path.abspath(path))
-        handle, temporary = tempfile.mkstemp(
-            dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp"
-        )
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
-                stream.write("\n".join(self._tokens) + "\n")
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            if os.path.exists(temporary):
-                os.remove(temporary)
-            raise
+        write_text_atomic(path, "\n".join(self._tokens) + "\n")
 
     @classmethod
     def load(cls, path):

@@ -6,12 +6,13 @@ a vector get small random vectors drawn from `seed`. gensim is imported on first
 """
 
 import hashlib
+import io
 import logging
 import os
-import tempfile
 
 import numpy as np
 
+from tfcmgen.atomic import write_bytes_atomic
 from tfcmgen.text.normalize import split_words
 from tfcmgen.text.vocabulary import PAD_ID, SPECIAL_TOKENS, UNK_ID, as_vocabulary
 
@@ -309,21 +310,9 @@ def save_embedding_matrix(path, matrix):
             "matrix must be a 2-D numeric array; received shape "
             f"{matrix.shape}, dtype {matrix.dtype}"
         )
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(
-        dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp"
-    )
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            np.save(stream, matrix.astype(np.float32), allow_pickle=False)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
+    buffer = io.BytesIO()
+    np.save(buffer, matrix.astype(np.float32), allow_pickle=False)
+    write_bytes_atomic(path, buffer.getvalue())
 
 
 def load_embedding_matrix(path):

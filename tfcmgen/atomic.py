@@ -1,0 +1,65 @@
+"""Atomic file writes: every file tfcmgen writes goes to a temporary name, then is renamed.
+
+A run killed at any moment leaves either the previous good file or the new one, never half of one.
+`os.replace` is atomic on POSIX and Windows when both names are in the same folder, so the
+temporary file is created beside its target.
+
+Example:
+
+>>> import os, tempfile
+>>> from tfcmgen.atomic import write_bytes_atomic
+>>> path = os.path.join(tempfile.mkdtemp(), "hello.txt")
+>>> write_bytes_atomic(path, b"hi")
+>>> open(path, "rb").read()
+b'hi'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+
+
+def _default_mode() -> int:
+    # mkstemp creates 0600 files; give the file the permissions an ordinary open() would.
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+@contextlib.contextmanager
+def atomic_path(path, suffix: str = ""):
+    """Yields a temporary path beside `path`; on success renames it to `path`, else removes it.
+
+    Use for writers that need a file name (Keras `save`, OpenCV `imwrite`). `suffix` keeps the
+    extension such writers look at (e.g. ".keras").
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(
+        prefix=f".{os.path.basename(path)}.", suffix=f"-tmp{suffix}", dir=folder
+    )
+    os.close(fd)
+    try:
+        yield temporary
+        os.chmod(temporary, _default_mode())
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
+def write_bytes_atomic(path, data: bytes) -> None:
+    """Writes `data` to `path` through a temporary file, fsync and a rename."""
+    with atomic_path(path) as temporary:
+        with open(temporary, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+
+
+def write_text_atomic(path, text: str) -> None:
+    """Writes UTF-8 `text` (with "\\n" line ends) to `path` atomically."""
+    write_bytes_atomic(path, text.encode("utf-8"))
