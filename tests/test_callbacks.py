@@ -12,8 +12,8 @@ import tensorflow as tf
 from tfcmgen.callbacks import SampleGrid, TensorBoardImages, TimeBudget
 from tfcmgen.models import CrossModalGAN
 
-TINY = dict(vocabulary_size=20, max_length=6, image_size=32, embedding_dim=8, condition_dim=8,
-            noise_dim=8, generator_width=4, discriminator_width=4)
+TINY = {"vocabulary_size": 20, "max_length": 6, "image_size": 32, "embedding_dim": 8, "condition_dim": 8,
+            "noise_dim": 8, "generator_width": 4, "discriminator_width": 4}
 TOKENS = np.array([[3, 4, 5, 0, 0, 0], [6, 7, 8, 9, 0, 0]], "int32")
 CAPTIONS = ["a red circle", "a small blue square on the left"]
 

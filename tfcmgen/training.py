@@ -289,6 +289,7 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> TrainResult:
         steps_per_epoch=config.steps_per_epoch,
         callbacks=callbacks,
         verbose=verbose,
+        shuffle=False,  # make_dataset already shuffles, per epoch
     )
     if chief:
         save_model_atomic(gan, run.model_path)

@@ -6,16 +6,16 @@ import pytest
 VOCABULARY_SIZE = 20
 MAX_LENGTH = 6
 IMAGE_SIZE = 32
-TINY = dict(
-    vocabulary_size=VOCABULARY_SIZE,
-    max_length=MAX_LENGTH,
-    image_size=IMAGE_SIZE,
-    embedding_dim=8,
-    condition_dim=8,
-    noise_dim=8,
-    generator_width=4,
-    discriminator_width=4,
-)
+TINY = {
+    "vocabulary_size": VOCABULARY_SIZE,
+    "max_length": MAX_LENGTH,
+    "image_size": IMAGE_SIZE,
+    "embedding_dim": 8,
+    "condition_dim": 8,
+    "noise_dim": 8,
+    "generator_width": 4,
+    "discriminator_width": 4,
+}
 
 
 def tiny_batch(n=8, seed=0):

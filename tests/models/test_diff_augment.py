@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfcmgen.models.diff_augment import AUGMENTATIONS, check_policy, cutout, diff_augment, translation
+from tfcmgen.models.diff_augment import (
+    AUGMENTATIONS,
+    check_policy,
+    cutout,
+    diff_augment,
+    translation,
+)
 
 IMAGES = np.random.default_rng(0).uniform(-1, 1, (3, 32, 32, 3)).astype("float32")
 

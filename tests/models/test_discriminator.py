@@ -17,7 +17,7 @@ SENTENCE = RNG.normal(size=(2, 6)).astype("float32")
 def test_discriminator_passes_layer_test(layer_test, head, spectral_norm):
     layer_test(
         Discriminator,
-        dict(image_size=32, base_width=4, spectral_norm=spectral_norm, head=head),
+        {"image_size": 32, "base_width": 4, "spectral_norm": spectral_norm, "head": head},
         [IMAGES, SENTENCE],
         expected_output_shape=(2,),
         expected_output_dtype="float32",

@@ -15,7 +15,7 @@ CONDITION = RNG.normal(size=(2, 6)).astype("float32")
 def test_generator_passes_layer_test(layer_test, film):
     outputs = layer_test(
         Generator,
-        dict(image_size=32, noise_dim=8, condition_dim=6, base_width=4, film=film),
+        {"image_size": 32, "noise_dim": 8, "condition_dim": 6, "base_width": 4, "film": film},
         [NOISE, CONDITION],
         expected_output_shape=(2, 32, 32, 3),
         expected_output_dtype="float32",
@@ -26,7 +26,7 @@ def test_generator_passes_layer_test(layer_test, film):
 def test_unconditional_generator_takes_noise_alone(layer_test):
     layer_test(
         Generator,
-        dict(image_size=32, noise_dim=8, condition_dim=0, base_width=4, film=False),
+        {"image_size": 32, "noise_dim": 8, "condition_dim": 0, "base_width": 4, "film": False},
         NOISE,
         expected_output_shape=(2, 32, 32, 3),
     )

@@ -23,7 +23,7 @@ def translation(images, uniform, ratio):
     """Shifts each image by up to `round(ratio * size)` pixels per axis, replicating the edges."""
     size = images.shape[1]
     width = images.shape[2]
-    limit = max(1, int(round(ratio * size)))
+    limit = max(1, round(ratio * size))
     shift = tf.cast(tf.floor(uniform * (2 * limit + 1)), tf.int32) - limit
     rows = tf.clip_by_value(tf.range(size)[None, :] + shift[:, 0:1], 0, size - 1)
     cols = tf.clip_by_value(tf.range(width)[None, :] + shift[:, 1:2], 0, width - 1)
@@ -35,7 +35,7 @@ def cutout(images, uniform, ratio):
     """Sets one square of side `round(ratio * size)` per image to 0 (mid grey in [-1, 1])."""
     size = images.shape[1]
     width = images.shape[2]
-    half = max(1, int(round(ratio * size))) / 2.0
+    half = max(1, round(ratio * size)) / 2.0
     centre_y = uniform[:, 0:1] * size
     centre_x = uniform[:, 1:2] * width
     ys = tf.range(size, dtype=tf.float32)[None, :] + 0.5

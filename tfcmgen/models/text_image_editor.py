@@ -155,7 +155,7 @@ class TextImageEditor(keras.Model):
     """Edits an image so that it matches a caption, keeping what the caption does not change.
 
     The editor (generator) encodes the source image with an early cut of `VGG16FeatureExtractor`
-    and a small trainable adapter, fuses the caption's sentence vector into the feature maps in
+    and a small trainable adapter (strided to 1/4 resolution after `"block1_pool"`), fuses the caption's sentence vector into the feature maps in
     residual blocks (`FeatureFusion`, FiLM or gated), and decodes with upsampling blocks that fuse
     the text again; the source joins the last features at full resolution. The output head
     (`output`) turns them into the image: `"residual"` draws a tanh change added to the source
@@ -329,7 +329,12 @@ class TextImageEditor(keras.Model):
             trainable=self.encoder_trainable,
             name="image_encoder",
         )
-        self.adapter = keras.layers.Conv2D(self.width, 1, name="adapter")
+        # The fusion blocks work at 1/4 resolution at most (16x16 for 64x64 images): a strided
+        # adapter after block1_pool, whose full-resolution maps would make them 4x dearer.
+        self.adapter_strides = max(1, 4 // self.encoder.downsampling)
+        self.adapter = keras.layers.Conv2D(
+            self.width, 3, strides=self.adapter_strides, padding="same", name="adapter"
+        )
         self.adapter_norm = keras.layers.BatchNormalization(
             momentum=0.9, synchronized=True, name="adapter_norm"
         )
@@ -339,7 +344,8 @@ class TextImageEditor(keras.Model):
         ]
         self.up_blocks = []
         channels = self.width
-        for i in range(self.encoder.downsampling.bit_length() - 1):
+        downsampling = self.encoder.downsampling * self.adapter_strides
+        for i in range(downsampling.bit_length() - 1):
             channels = max(8, channels // 2)
             self.up_blocks.append(_UpsamplingBlock(channels, fusion, name=f"up{i}"))
         self.output_head = OUTPUTS[output_mode](name=f"{output_mode}_output")

@@ -1,0 +1,102 @@
+"""The training job end to end on tiny shapes: run folder, resume, time budget, generation."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from tfcmgen.config import ConfigError, TrainConfig
+from tfcmgen.generation import load_generator
+from tfcmgen.runs import RunFolder, RunFolderError
+from tfcmgen.training import train
+
+
+def tiny_config(out, **changes):
+    values = dict(data="shapes", out=str(out), image_size=32, num_images=48, batch_size=8,
+                  epochs=1, steps_per_epoch=2, base_width=4, noise_dim=8, embedding_dim=8,
+                  word2vec_epochs=1, max_length=12, seed=3)
+    values.update(changes)
+    return TrainConfig(**values)
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    result = train(tiny_config(out), verbose=0)
+    return out, result
+
+
+def test_run_folder_holds_everything(finished_run):
+    out, result = finished_run
+    run = RunFolder(str(out))
+    run.check_complete()
+    assert json.load(open(run.config_path))["image_size"] == 32
+    assert open(run.vocab_path, encoding="utf-8").read().split("\n")[:2] == ["[PAD]", "[UNK]"]
+    matrix = np.load(run.embeddings_path)
+    vocab_size = len(open(run.vocab_path, encoding="utf-8").read().split())
+    assert matrix.shape == (vocab_size, 8)
+    assert sorted(os.listdir(run.samples_dir)) == ["epoch_0001.png"]
+    assert os.listdir(run.backup_dir)
+    assert np.isfinite(result.history["g_loss"]).all() and np.isfinite(result.history["d_loss"]).all()
+    assert not [n for n in os.listdir(out) if n.startswith(".")], "temporary files left behind"
+
+
+def test_generated_images_follow_the_seed(finished_run):
+    out, _ = finished_run
+    generator = load_generator(str(out))
+    a = generator.generate(["a red circle", "a big blue square"], num_per_caption=2, seed=5)
+    b = generator.generate(["a red circle", "a big blue square"], num_per_caption=2, seed=5)
+    c = generator.generate(["a red circle", "a big blue square"], num_per_caption=2, seed=6)
+    assert a.shape == (4, 32, 32, 3) and a.dtype == np.uint8
+    np.testing.assert_array_equal(a, b)
+    assert np.abs(a.astype(int) - c.astype(int)).max() > 0
+    assert generator.generate([], 3).shape == (0, 32, 32, 3)
+
+
+def test_unknown_words_still_generate_with_a_warning(finished_run, caplog):
+    out, _ = finished_run
+    images = load_generator(str(out)).generate(["qwzx vbnm"], num_per_caption=1)
+    assert images.shape == (1, 32, 32, 3)
+    assert "has no word the model knows" in caplog.text
+
+
+def test_same_folder_with_a_different_config_is_refused(finished_run):
+    out, _ = finished_run
+    with pytest.raises(ConfigError, match="different configuration.*fusion"):
+        train(tiny_config(out, fusion="concat"), verbose=0)
+
+
+def test_more_epochs_resume_from_the_backup(tmp_path):
+    first = train(tiny_config(tmp_path), verbose=0)
+    assert len(first.history["g_loss"]) == 1
+    second = train(tiny_config(tmp_path, epochs=2), verbose=0)
+    # BackupAndRestore restored epoch 1, so only epoch 2 ran.
+    assert len(second.history["g_loss"]) == 1
+    assert sorted(os.listdir(RunFolder(str(tmp_path)).samples_dir)) == [
+        "epoch_0001.png", "epoch_0002.png"]
+
+
+def test_time_budget_stops_and_still_saves(tmp_path):
+    result = train(tiny_config(tmp_path, epochs=1000, minutes=1e-4, steps_per_epoch=None),
+                   verbose=0)
+    assert result.stopped_by_budget
+    assert len(result.history["g_loss"]) == 1
+    assert os.path.isfile(RunFolder(str(tmp_path)).model_path)
+
+
+def test_vocabulary_that_does_not_match_the_model_is_reported(finished_run, tmp_path):
+    import shutil
+
+    out, _ = finished_run
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    with open(copy / "vocab.txt", "a", encoding="utf-8") as f:
+        f.write("extraword\n")
+    with pytest.raises(RunFolderError, match="vocabulary does not belong to this model"):
+        load_generator(str(copy))
+
+
+def test_not_a_run_folder_is_reported(tmp_path):
+    with pytest.raises(RunFolderError, match="not a finished tfcmgen run: missing config.json"):
+        load_generator(str(tmp_path))
