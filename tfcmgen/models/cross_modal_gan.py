@@ -101,8 +101,8 @@ class CrossModalGAN(keras.Model):
     ...                     discriminator_width=4)
     >>> gan.compile(keras.optimizers.Adam(2e-4, beta_1=0.0, beta_2=0.9),
     ...             keras.optimizers.Adam(4e-4, beta_1=0.0, beta_2=0.9), loss="hinge")
-    >>> gan.generate(np.ones((2, 6), "int32"), seed=0).shape
-    TensorShape([2, 32, 32, 3])
+    >>> tuple(gan.generate(np.ones((2, 6), "int32"), seed=0).shape)
+    (2, 32, 32, 3)
 
     References:
         Reed et al. 2016, "Generative Adversarial Text to Image Synthesis" (GAN-CLS, GAN-INT).

@@ -53,7 +53,7 @@ class Discriminator(keras.layers.Layer):
 
     >>> import numpy as np
     >>> d = Discriminator(image_size=32, base_width=4)
-    >>> d([np.zeros((2, 32, 32, 3), "float32"), np.zeros((2, 6), "float32")]).shape
+    >>> tuple(d([np.zeros((2, 32, 32, 3), "float32"), np.zeros((2, 6), "float32")]).shape)
     (2,)
 
     References:

@@ -105,7 +105,7 @@ class Generator(keras.layers.Layer):
 
     >>> import numpy as np
     >>> g = Generator(image_size=32, noise_dim=8, condition_dim=6, base_width=4)
-    >>> g([np.zeros((2, 8), "float32"), np.zeros((2, 6), "float32")]).shape
+    >>> tuple(g([np.zeros((2, 8), "float32"), np.zeros((2, 6), "float32")]).shape)
     (2, 32, 32, 3)
 
     References:
