@@ -45,19 +45,46 @@ def atomic_path(path, suffix: str = ""):
     try:
         yield temporary
         os.chmod(temporary, _default_mode())
+        _fsync(temporary)
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
 
 
+def _fsync(path: str) -> None:
+    # Data on disk before the rename: after a power cut (not only a killed process) the new name
+    # then holds the whole file, not an empty one.
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def stale_temporaries(path) -> list[str]:
+    """Temporary files that killed writers of `path` left beside it (`atomic_path`'s names).
+
+    A kill between creating the temporary file and renaming it leaves it behind; the caller that
+    owns `path` may remove them when no other writer can be running.
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    prefix = f".{os.path.basename(path)}."
+    if not os.path.isdir(folder):
+        return []
+    return sorted(
+        os.path.join(folder, name)
+        for name in os.listdir(folder)
+        if name.startswith(prefix) and "-tmp" in name[len(prefix):]
+    )
+
+
 def write_bytes_atomic(path, data: bytes) -> None:
-    """Writes `data` to `path` through a temporary file, fsync and a rename."""
+    """Writes `data` to `path` through a temporary file, fsync and a rename (`atomic_path`)."""
     with atomic_path(path) as temporary:
         with open(temporary, "wb") as stream:
             stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
 
 
 def write_text_atomic(path, text: str) -> None:

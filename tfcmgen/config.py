@@ -130,7 +130,7 @@ class TrainConfig(_JsonConfig):
         fusion: str. How text conditions the generator. Defaults to `"film"`.
         loss: str. `"hinge"`, `"bce"` or `"wgan-gp"`. Defaults to `"hinge"`.
         noise_dim: int. Defaults to 64.
-        base_width: int. Channel width multiplier of G and D. Defaults to 32.
+        base_width: int. Channel width multiplier of G and D. Defaults to 16.
         g_learning_rate, d_learning_rate: float. TTUR learning rates (Heusel et al. 2017).
         strategy: str. `"default"`, `"mirrored"` or `"multiworker"`. Defaults to `"default"`,
             which becomes `"mirrored"` when `replicas` > 1.
@@ -140,6 +140,8 @@ class TrainConfig(_JsonConfig):
         strict: bool. Unreadable images are an error instead of skipped. Defaults to False.
         seed: int. Seeds data, initialisation and sampling. Defaults to 0.
         steps_per_epoch: int or None. Caps each epoch (useful for quick runs). Defaults to None.
+        backup_every_steps: int or None. Also back up the training state every this many steps
+            (a killed run resumes from there); None backs up at epoch ends only. Defaults to None.
         vgg_weights: str or None. Edit task only: `"imagenet"`, a local weights file, or None.
     """
 
@@ -163,7 +165,7 @@ class TrainConfig(_JsonConfig):
     fusion: str = "film"
     loss: str = "hinge"
     noise_dim: int = 64
-    base_width: int = 32
+    base_width: int = 16
     g_learning_rate: float = 2e-4
     d_learning_rate: float = 4e-4
     strategy: str = "default"
@@ -173,6 +175,7 @@ class TrainConfig(_JsonConfig):
     strict: bool = False
     seed: int = 0
     steps_per_epoch: int | None = None
+    backup_every_steps: int | None = None
     vgg_weights: str | None = None
 
     def __post_init__(self):
@@ -204,6 +207,8 @@ class TrainConfig(_JsonConfig):
         _check_int("seed", self.seed, 0, 2**31 - 1)
         if self.steps_per_epoch is not None:
             _check_int("steps_per_epoch", self.steps_per_epoch, 1, 100_000_000)
+        if self.backup_every_steps is not None:
+            _check_int("backup_every_steps", self.backup_every_steps, 1, 100_000_000)
         if self.batch_size < self.replicas:
             raise ConfigError(
                 f"batch_size must be at least the number of replicas ({self.replicas}) so every "

@@ -29,7 +29,7 @@ _FALLBACK_SAMPLE_COUNT = 8
 
 # Only these fields may differ when a run folder is trained again: they extend or budget the run
 # without changing what is trained.
-_RESUMABLE_FIELDS = ("epochs", "minutes")
+_RESUMABLE_FIELDS = ("epochs", "minutes", "backup_every_steps")
 
 
 @dataclasses.dataclass
@@ -94,6 +94,24 @@ def is_chief(strategy) -> bool:
     )
 
 
+def _work_around_keras_multiworker(gan) -> None:
+    """Two Keras 3.15 bugs under MultiWorkerMirroredStrategy (tensorflow/tensorflow#72388).
+
+    `fit` all-reduces one data batch to build the model symbolically, which fails for dict
+    batches ("Attempt to convert a value ({'image': PerReplica ...}) to a Tensor"); CrossModalGAN
+    creates every variable in __init__, so nothing needs building. And `fit` averages the step's
+    logs with `reduce(MEAN, axis=0)`, which fails for scalars ("Invalid reduction dimension 0 for
+    input with 0 dimensions"); logs of shape [1] average over the workers as intended.
+    """
+    import tensorflow as tf
+
+    train_step = gan.train_step
+    gan._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+    gan.train_step = lambda data: {
+        name: tf.reshape(value, [1]) for name, value in train_step(data).items()
+    }
+
+
 def load_training_data(config: TrainConfig):
     """The CaptionedImages for `config.data` split into (train, validation) by image."""
     from tfcmgen.data import load_dataset
@@ -109,8 +127,12 @@ def load_training_data(config: TrainConfig):
     return data.split(config.validation_fraction, seed=config.seed)
 
 
-def prepare_text(config: TrainConfig, run: RunFolder, captions: list[str], resuming: bool):
-    """Builds (or, when resuming, reloads) the vocabulary and the initial embedding matrix."""
+def prepare_text(config: TrainConfig, run: RunFolder, captions: list[str], resuming: bool,
+                 write: bool = True):
+    """Builds (or, when resuming, reloads) the vocabulary and the initial embedding matrix.
+
+    `write=False` (non-chief workers) builds the same files but leaves writing them to the chief.
+    """
     from tfcmgen.text import (
         Vocabulary,
         load_embedding_matrix,
@@ -136,8 +158,9 @@ def prepare_text(config: TrainConfig, run: RunFolder, captions: list[str], resum
             epochs=config.word2vec_epochs,
             seed=config.seed,
         )
-    vocabulary.save(run.vocab_path)
-    save_embedding_matrix(run.embeddings_path, matrix)
+    if write:
+        vocabulary.save(run.vocab_path)
+        save_embedding_matrix(run.embeddings_path, matrix)
     return vocabulary, matrix
 
 
@@ -230,6 +253,7 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> TrainResult:
     import keras
     import tensorflow as tf
 
+    from tfcmgen.backup import TrainingBackup
     from tfcmgen.callbacks import SampleGrid, TensorBoardImages, TimeBudget
     from tfcmgen.data import make_dataset
     from tfcmgen.text import CaptionTokenizer
@@ -241,12 +265,20 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> TrainResult:
     if chief:
         config.save(run.config_path)
     keras.utils.set_random_seed(config.seed)
-    if config.precision != "float32":
-        keras.mixed_precision.set_global_policy(config.precision)
+    if config.minutes and config.resolved_strategy == "multiworker":
+        # Each worker's clock would stop it at a different step, and the others would then wait
+        # for it forever in the next all-reduce.
+        raise ConfigError(
+            "minutes is not supported with strategy='multiworker' (workers would stop at "
+            f"different steps); bound the run with epochs and steps_per_epoch; received "
+            f"minutes={config.minutes}"
+        )
 
     train_data, _ = load_training_data(config)
     logger.info("training data: %s", train_data.summary())
-    vocabulary, matrix = prepare_text(config, run, train_data.all_captions(), resuming)
+    vocabulary, matrix = prepare_text(
+        config, run, train_data.all_captions(), resuming, write=chief
+    )
     tokenizer = CaptionTokenizer(vocabulary.tokens, max_length=config.max_length)
     dataset = make_dataset(
         train_data,
@@ -258,22 +290,45 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> TrainResult:
         # name no position, so no augmentation makes a caption false.
         augment="auto",
         seed=config.seed,
+        # The same batches in the same order on every worker and in a resumed run.
+        deterministic=True,
         drop_remainder=True,
     )
+    steps_per_epoch = config.steps_per_epoch or int(dataset.cardinality())
+    # One endless stream, reshuffled every pass: a resumed run skips the steps already taken and
+    # sees the batches an uninterrupted run would have seen next.
+    stream = dataset.repeat()
     if config.resolved_strategy == "multiworker":
         options = tf.data.Options()
-        # Every worker renders/loads the same in-memory data; DATA sharding gives each worker a
-        # disjoint slice of every global batch.
+        # Every worker renders/loads the same in-memory data. Under DATA sharding tf.distribute
+        # splits every global batch into one slice per replica and gives each worker its own
+        # slices, so N workers take the same steps as one process with the same global batch.
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-        dataset = dataset.with_options(options)
+        stream = stream.with_options(options)
 
-    with strategy.scope():
-        gan = build_gan(config, len(vocabulary), matrix)
+    previous_policy = keras.mixed_precision.global_policy()
+    # Keras' dtype policy is global: it holds while this run's model is built, then is put back.
+    keras.mixed_precision.set_global_policy(config.precision)
+    try:
+        with strategy.scope():
+            gan = build_gan(config, len(vocabulary), matrix)
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+    if config.resolved_strategy == "multiworker":
+        _work_around_keras_multiworker(gan)
 
+    backup = TrainingBackup(
+        run.backup_dir, steps_per_epoch, every_steps=config.backup_every_steps, chief=chief
+    )
+    if backup.restore(gan):
+        logger.warning(
+            "resuming %s from its backup at epoch %d, step %d of %d (%d steps done)",
+            run.root, backup.epoch + 1, backup.step_in_epoch, steps_per_epoch, backup.step,
+        )
     captions = sample_captions(train_data)
     sample_ids = tokenizer(tf.constant(captions)).numpy()
     budget = TimeBudget(minutes=config.minutes) if config.minutes else None
-    callbacks = [keras.callbacks.BackupAndRestore(run.backup_dir, delete_checkpoint=False)]
+    callbacks = [backup]
     if budget is not None:
         callbacks.append(budget)
     if chief:
@@ -283,20 +338,35 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> TrainResult:
             TensorBoardImages(run.logs_dir, sample_ids, captions, seed=config.seed),
             keras.callbacks.TensorBoard(run.logs_dir, write_graph=False),
         ]
-    history = gan.fit(
-        dataset,
-        epochs=config.epochs,
-        steps_per_epoch=config.steps_per_epoch,
-        callbacks=callbacks,
-        verbose=verbose,
-        shuffle=False,  # make_dataset already shuffles, per epoch
-    )
+    history = {}
+    try:
+        while backup.step < config.epochs * steps_per_epoch:
+            epoch, done_in_epoch = backup.epoch, backup.step_in_epoch
+            # A run resumed mid-epoch first finishes that epoch, then runs the rest.
+            fitted = gan.fit(
+                stream.skip(backup.step),
+                initial_epoch=epoch,
+                epochs=epoch + 1 if done_in_epoch else config.epochs,
+                steps_per_epoch=steps_per_epoch - done_in_epoch,
+                callbacks=callbacks,
+                verbose=verbose,
+                shuffle=False,  # make_dataset already shuffles, per epoch
+            )
+            for name, values in fitted.history.items():
+                history.setdefault(name, []).extend(values)
+            if budget is not None:
+                if budget.stopped:
+                    break
+                # TimeBudget restarts its clock in every fit: the next one gets what is left.
+                budget.seconds -= budget.elapsed
+    finally:
+        backup.close()
     if chief:
         save_model_atomic(gan, run.model_path)
     return TrainResult(
         run=run,
         model=gan,
-        history=dict(history.history),
+        history=history,
         seconds=time.monotonic() - started,
         stopped_by_budget=bool(budget is not None and budget.stopped),
     )

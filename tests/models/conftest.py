@@ -1,7 +1,6 @@
 """Tiny CrossModalGAN settings and data shared by the model tests."""
 
 import numpy as np
-import pytest
 
 VOCABULARY_SIZE = 20
 MAX_LENGTH = 6
@@ -48,8 +47,3 @@ def tiny_dataset(n=8, batch_size=4, seed=0):
     return tf.data.Dataset.from_tensor_slices(tiny_batch(n, seed)).batch(
         batch_size, drop_remainder=True
     )
-
-
-@pytest.fixture
-def tiny():
-    return dict(TINY)

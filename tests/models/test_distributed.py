@@ -68,6 +68,9 @@ SCRIPT = textwrap.dedent(
         name: float(np.max(np.abs(np.asarray(a.numpy(), "float64") - np.asarray(b.numpy(), "float64"))))
         for name, a, b in zip(names, everything(single), everything(mirrored))
     }
+    # Optimizer names are made unique per process ("adam", "adam_2"): compare the model's own.
+    same_names = [v.path for v in single.variables] == [v.path for v in mirrored.variables]
+    steps = int(mirrored.g_optimizer.iterations.numpy())
     # Every mirrored variable must hold the same value on both replicas.
     replica_spread = 0.0
     for variable in everything(mirrored):
@@ -80,10 +83,16 @@ SCRIPT = textwrap.dedent(
         batch_error = None
     except ValueError as error:
         batch_error = str(error)
+    try:
+        with mirrored_strategy.scope():
+            mirrored.compile(keras.optimizers.Adam(), keras.optimizers.Adam(), jit_compile=True)
+        jit_error = None
+    except ValueError as error:
+        jit_error = str(error)
     print("RESULT " + json.dumps({
-        "steps": int(mirrored.g_optimizer.iterations.numpy()),
+        "steps": steps,
         "single_steps": int(single.g_optimizer.iterations.numpy()),
-        "same_names": names == [v.path for v in everything(mirrored)],
+        "same_names": same_names,
         "num_variables": len(names),
         "max_difference": max(differences.values()),
         "worst": max(differences, key=differences.get),
@@ -91,6 +100,7 @@ SCRIPT = textwrap.dedent(
         "single_logs": single_logs,
         "mirrored_logs": mirrored_logs,
         "batch_error": batch_error,
+        "jit_error": jit_error,
     }))
     """
 )
@@ -121,3 +131,8 @@ def test_batch_smaller_than_the_replica_count_is_a_clear_error(result):
     assert result["batch_error"] is not None
     assert "batch_size must be at least the number of replicas (2)" in result["batch_error"]
     assert "received batch_size=1" in result["batch_error"]
+
+
+@pytest.mark.slow
+def test_jit_compile_with_several_replicas_is_refused_up_front(result):
+    assert "jit_compile=True is not supported with more than one replica" in result["jit_error"]

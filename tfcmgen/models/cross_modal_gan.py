@@ -69,8 +69,8 @@ class CrossModalGAN(keras.Model):
             mode (`"add"`, `"multiply"`, `"concat"`, `"gated"`) combining condition and noise at the
             input only. Defaults to `"film"`.
         generator_width: int. Generator channel multiplier (8w, 4w, 2w, w from 4x4 up).
-            Defaults to 16: the 64x64 model then trains at ~500 images/s on 2 CPU cores
-            (`bench/train_throughput.py`), 3x the speed at width 32.
+            Defaults to 16: at 64x64 it trains ~2.7x faster than width 32 on a CPU
+            (`bench/train_throughput.py`: ~480 vs ~175 images per second of both cores).
         discriminator_width: int. Discriminator channel multiplier. Defaults to 16.
         discriminator_head: str. `"projection"` or `"matching"`. Defaults to `"projection"`.
         spectral_norm: bool. Spectral normalisation in the discriminator. Defaults to True.
