@@ -60,3 +60,22 @@ def test_console_script_help_lists_commands_and_examples():
     for command in ("train", "generate", "demo", "evaluate", "export", "data"):
         assert command in out
     assert "tfcmgen generate --model" in out
+
+
+def test_data_preview_writes_a_grid_and_prints_a_summary(tmp_path, capsys):
+    import cv2
+
+    out = tmp_path / "grid.png"
+    assert main(["data", "preview", "--data", "shapes", "--image-size", "32", "-n", "6",
+                 "--cols", "3", "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "shapes[train]" in printed and "colour (8)" in printed
+    grid = cv2.imread(str(out))
+    assert grid is not None and grid.shape[1] >= 3 * 32
+
+
+def test_missing_dataset_folder_is_a_one_line_error(tmp_path, capsys):
+    assert main(["data", "preview", "--data", str(tmp_path / "nope"), "-o",
+                 str(tmp_path / "g.png")]) == 1
+    err = capsys.readouterr().err
+    assert "nope" in err and "Traceback" not in err

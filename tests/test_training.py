@@ -100,3 +100,23 @@ def test_vocabulary_that_does_not_match_the_model_is_reported(finished_run, tmp_
 def test_not_a_run_folder_is_reported(tmp_path):
     with pytest.raises(RunFolderError, match="not a finished tfcmgen run: missing config.json"):
         load_generator(str(tmp_path))
+
+
+def test_trains_on_a_csv_folder_dataset(tmp_path):
+    import cv2
+
+    from tfcmgen.data.shapes import make_captions, render_shape
+
+    root = tmp_path / "data"
+    root.mkdir()
+    rows = ["image,caption"]
+    for i, (colour, shape) in enumerate([("red", "circle"), ("blue", "square")] * 6):
+        attrs = {"colour": colour, "shape": shape, "size": "large", "position": "center",
+                 "background": "black"}
+        cv2.imwrite(str(root / f"{i}.png"), render_shape(attrs, 40, seed=i)[..., ::-1])
+        rows += [f"{i}.png,{c}" for c in make_captions(attrs, i, n=2)]
+    (root / "captions.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    result = train(tiny_config(tmp_path / "run", data=str(root), steps_per_epoch=1), verbose=0)
+    assert os.path.isfile(result.run.model_path)
+    vocab = open(result.run.vocab_path, encoding="utf-8").read().split()
+    assert {"red", "blue", "circle"} <= set(vocab)

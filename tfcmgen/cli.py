@@ -169,9 +169,9 @@ def _cmd_export(args) -> int:
 def _cmd_data_preview(args) -> int:
     from tfcmgen.data import load_dataset, write_preview_grid
 
-    kwargs = {"image_size": args.image_size, "seed": args.seed}
+    kwargs = {"image_size": args.image_size}
     if args.data == "shapes":
-        kwargs["num_images"] = max(args.n, 64)
+        kwargs.update(num_images=max(args.n, 64), seed=args.seed)
     else:
         kwargs["format"] = args.format
     data = load_dataset(args.data, **kwargs)

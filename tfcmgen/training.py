@@ -116,9 +116,9 @@ def load_training_data(config: TrainConfig):
     """The CaptionedImages for `config.data` split into (train, validation) by image."""
     from tfcmgen.data import load_dataset
 
-    kwargs = dict(image_size=config.image_size, seed=config.seed)
+    kwargs = dict(image_size=config.image_size)
     if config.data == "shapes":
-        kwargs.update(num_images=config.num_images, split="train")
+        kwargs.update(num_images=config.num_images, split="train", seed=config.seed)
         if config.held_out is not None:
             kwargs.update(held_out=config.held_out)
     else:
