@@ -18,7 +18,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
+
+# atomic_path's temporary names: "." + target name + "." + mkstemp's 8 characters + "-tmp".
+_TEMPORARY_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}-tmp")
 
 
 def _default_mode() -> int:
@@ -62,21 +66,19 @@ def _fsync(path: str) -> None:
         os.close(fd)
 
 
-def stale_temporaries(path) -> list[str]:
-    """Temporary files that killed writers of `path` left beside it (`atomic_path`'s names).
+def stale_temporaries(folder) -> list[str]:
+    """Temporary files of `atomic_path` in `folder`: left there by writers killed mid-write.
 
-    A kill between creating the temporary file and renaming it leaves it behind; the caller that
-    owns `path` may remove them when no other writer can be running.
+    Their targets still hold the previous good copy. The owner of the folder may remove them
+    when no other writer can be running.
     """
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    prefix = f".{os.path.basename(path)}."
+    folder = os.fspath(folder)
     if not os.path.isdir(folder):
         return []
     return sorted(
         os.path.join(folder, name)
         for name in os.listdir(folder)
-        if name.startswith(prefix) and "-tmp" in name[len(prefix):]
+        if _TEMPORARY_NAME.match(name) and os.path.isfile(os.path.join(folder, name))
     )
 
 

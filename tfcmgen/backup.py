@@ -37,7 +37,7 @@ import tempfile
 import keras
 import numpy as np
 
-from tfcmgen.atomic import atomic_path, stale_temporaries
+from tfcmgen.atomic import atomic_path
 from tfcmgen.runs import RunFolderError
 
 BACKUP_FILE = "state.weights.h5"
@@ -107,10 +107,6 @@ class TrainingBackup(keras.callbacks.Callback):
         import h5py
 
         self.step = self._saved_step = 0
-        if self.chief:
-            # Left by a run killed while saving; the backup they were meant to replace is whole.
-            for temporary in stale_temporaries(self.path):
-                os.remove(temporary)
         if not os.path.exists(self.path):
             return 0
         seeds = _seed_states(model)

@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from tfcmgen.atomic import atomic_path
+from tfcmgen.atomic import atomic_path, stale_temporaries
 from tfcmgen.config import ConfigError, TrainConfig
 from tfcmgen.runs import RunFolder
 
@@ -263,6 +263,10 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> TrainResult:
     os.makedirs(run.root, exist_ok=True)
     resuming = _check_resume(config, run)
     if chief:
+        # Half-written files of a killed run: the files they were replacing are whole.
+        for folder in (run.root, run.samples_dir, run.backup_dir):
+            for temporary in stale_temporaries(folder):
+                os.remove(temporary)
         config.save(run.config_path)
     keras.utils.set_random_seed(config.seed)
     if config.minutes and config.resolved_strategy == "multiworker":
