@@ -78,6 +78,8 @@ def test_mixed_float16_with_xla_trains_a_step_and_saves(tmp_path):
     assert images.shape == (2, 32, 32, 3) and images.dtype == np.uint8
 
 
+# The bfloat16 step itself is checked against float32 below, in a few seconds.
+@pytest.mark.slow
 def test_mixed_bfloat16_trains_a_step_without_loss_scaling(tmp_path):
     import keras
 

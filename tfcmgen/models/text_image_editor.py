@@ -146,8 +146,34 @@ class _BlendOutput(_DirectOutput):
         return mask * ops.tanh(self.to_rgb(features)) + (1.0 - mask) * images
 
 
+class _MaskedResidualOutput(_ResidualOutput):
+    """`clip(source + m * 2 tanh(conv), -1, 1)`: a change, confined by a predicted soft mask `m`.
+
+    The mask multiplies an image-derived "where" with a text-derived "what", which a residual alone
+    must build from ReLUs. As the change starts at zero, the mask gets no gradient until the change
+    exists, so it cannot close early (the failure of `"blend"`).
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.to_mask = keras.layers.Conv2D(1, 3, padding="same", name="to_mask")
+
+    def build(self, features_shape, images_shape):
+        super().build(features_shape, images_shape)
+        self.to_mask.build(features_shape)
+
+    def call(self, features, images):
+        mask = ops.sigmoid(self.to_mask(features))
+        return ops.clip(images + mask * 2.0 * ops.tanh(self.to_rgb(features)), -1.0, 1.0)
+
+
 # How the decoder's last features become the edited image.
-OUTPUTS = {"residual": _ResidualOutput, "blend": _BlendOutput, "direct": _DirectOutput}
+OUTPUTS = {
+    "residual": _ResidualOutput,
+    "masked_residual": _MaskedResidualOutput,
+    "blend": _BlendOutput,
+    "direct": _DirectOutput,
+}
 
 
 @keras.saving.register_keras_serializable(package="tfcmgen")
