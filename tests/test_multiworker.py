@@ -82,9 +82,10 @@ WORKER = textwrap.dedent(
 
 
 def tiny_config(out, **changes):
-    values = dict(data="shapes", out=str(out), image_size=32, num_images=48, batch_size=8,
-                  epochs=1, steps_per_epoch=STEPS, base_width=4, noise_dim=8, embedding_dim=8,
-                  word2vec_epochs=1, max_length=12, seed=3)
+    values = {"data": "shapes", "out": str(out), "image_size": 32, "num_images": 48,
+              "batch_size": 8, "epochs": 1, "steps_per_epoch": STEPS, "base_width": 4,
+              "noise_dim": 8, "embedding_dim": 8, "word2vec_epochs": 1, "max_length": 12,
+              "seed": 3}
     values.update(changes)
     return TrainConfig(**values)
 
@@ -201,3 +202,13 @@ def test_only_the_chief_writes(runs):
     assert os.listdir(root / "worker") == []
     # The non-chief's backups went to a temporary folder, removed at the end.
     assert os.listdir(root / "worker-tmp") == []
+
+
+def test_a_time_budget_is_refused_before_anything_starts(tmp_path):
+    from tfcmgen.config import ConfigError
+    from tfcmgen.training import train
+
+    # Each worker's clock would stop it at another step; the others would wait for it forever.
+    with pytest.raises(ConfigError, match="minutes is not supported with strategy='multiworker'"):
+        train(tiny_config(tmp_path / "run", strategy="multiworker", minutes=5.0))
+    assert not os.path.exists(tmp_path / "run")

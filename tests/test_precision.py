@@ -29,9 +29,10 @@ def float32_afterwards():
 
 
 def tiny_config(out, **changes):
-    values = dict(data="shapes", out=str(out), image_size=32, num_images=48, batch_size=8,
-                  epochs=1, steps_per_epoch=1, base_width=4, noise_dim=8, embedding_dim=8,
-                  word2vec_epochs=1, max_length=12, seed=3)
+    values = {"data": "shapes", "out": str(out), "image_size": 32, "num_images": 48,
+              "batch_size": 8, "epochs": 1, "steps_per_epoch": 1, "base_width": 4,
+              "noise_dim": 8, "embedding_dim": 8, "word2vec_epochs": 1, "max_length": 12,
+              "seed": 3}
     values.update(changes)
     return TrainConfig(**values)
 

@@ -58,10 +58,15 @@ def atomic_path(path, suffix: str = ""):
 
 def _fsync(path: str) -> None:
     # Data on disk before the rename: after a power cut (not only a killed process) the new name
-    # then holds the whole file, not an empty one.
-    fd = os.open(path, os.O_RDONLY)
+    # then holds the whole file, not an empty one. Best effort: some systems refuse fsync here.
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except OSError:
+        return
     try:
         os.fsync(fd)
+    except OSError:
+        pass
     finally:
         os.close(fd)
 
@@ -84,9 +89,8 @@ def stale_temporaries(folder) -> list[str]:
 
 def write_bytes_atomic(path, data: bytes) -> None:
     """Writes `data` to `path` through a temporary file, fsync and a rename (`atomic_path`)."""
-    with atomic_path(path) as temporary:
-        with open(temporary, "wb") as stream:
-            stream.write(data)
+    with atomic_path(path) as temporary, open(temporary, "wb") as stream:
+        stream.write(data)
 
 
 def write_text_atomic(path, text: str) -> None:

@@ -56,6 +56,8 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, help=f"global batch (default {d.batch_size})")
     p.add_argument("--num-images", type=int, help=f"shapes images (default {d.num_images})")
     p.add_argument("--steps-per-epoch", type=int, help="cap each epoch at this many steps")
+    p.add_argument("--backup-every-steps", type=int,
+                   help="also back up every N steps (default: at each epoch end)")
     p.add_argument("--fusion", choices=FUSIONS, help=f"default {d.fusion!r}")
     p.add_argument("--loss", choices=LOSSES, help=f"default {d.loss!r}")
     p.add_argument("--text-pooling", choices=TEXT_POOLINGS, help=f"default {d.text_pooling!r}")

@@ -5,7 +5,7 @@ Layout of a run folder::
     RUN/config.json        the TrainConfig that made it (`tfcmgen train --config RUN/config.json`)
     RUN/vocab.txt          the vocabulary, one token a line ([PAD], [UNK], then words)
     RUN/embeddings.npy     the Word2Vec (or pretrained) matrix the text encoder started from
-    RUN/backup/            BackupAndRestore checkpoints: a killed run resumes from here
+    RUN/backup/            atomic training backups: a killed run resumes from here
     RUN/samples/           epoch_001.png ...: fixed captions, fixed noise
     RUN/logs/              TensorBoard scalars and images
     RUN/model.keras        the final model (EMA generator used for generation)

@@ -20,7 +20,7 @@ import numpy as np
 
 from tfcmgen.atomic import atomic_path, stale_temporaries
 from tfcmgen.config import ConfigError, TrainConfig
-from tfcmgen.runs import RunFolder
+from tfcmgen.runs import RunFolder, RunFolderError
 
 logger = logging.getLogger(__name__)
 
@@ -94,22 +94,26 @@ def is_chief(strategy) -> bool:
     )
 
 
-def _work_around_keras_multiworker(gan) -> None:
-    """Two Keras 3.15 bugs under MultiWorkerMirroredStrategy (tensorflow/tensorflow#72388).
+def _work_around_keras_distribution(gan, multiworker: bool) -> None:
+    """Works around Keras 3.15's `fit` under a tf.distribute strategy.
 
-    `fit` all-reduces one data batch to build the model symbolically, which fails for dict
-    batches ("Attempt to convert a value ({'image': PerReplica ...}) to a Tensor"); CrossModalGAN
-    creates every variable in __init__, so nothing needs building. And `fit` averages the step's
-    logs with `reduce(MEAN, axis=0)`, which fails for scalars ("Invalid reduction dimension 0 for
-    input with 0 dimensions"); logs of shape [1] average over the workers as intended.
+    `fit` first builds the model symbolically from one batch of a throwaway iterator.
+    CrossModalGAN creates every variable in __init__, so nothing needs building, and the
+    throwaway iterator would advance tf.data's reshuffling counters by however far it prefetched
+    (a run would then see other batches than a resumed or single-process one). Under
+    MultiWorkerMirroredStrategy it even fails for dict batches ("Attempt to convert a value
+    ({'image': PerReplica ...}) to a Tensor"). There `fit` also averages the step's logs with
+    `reduce(MEAN, axis=0)`, which fails for scalars ("Invalid reduction dimension 0 for input with
+    0 dimensions", tensorflow/tensorflow#72388); logs of shape [1] average over the workers.
     """
     import tensorflow as tf
 
-    train_step = gan.train_step
     gan._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
-    gan.train_step = lambda data: {
-        name: tf.reshape(value, [1]) for name, value in train_step(data).items()
-    }
+    if multiworker:
+        train_step = gan.train_step
+        gan.train_step = lambda data: {
+            name: tf.reshape(value, [1]) for name, value in train_step(data).items()
+        }
 
 
 def load_training_data(config: TrainConfig):
@@ -142,7 +146,15 @@ def prepare_text(config: TrainConfig, run: RunFolder, captions: list[str], resum
     )
 
     if resuming and os.path.isfile(run.vocab_path) and os.path.isfile(run.embeddings_path):
-        return Vocabulary.load(run.vocab_path), load_embedding_matrix(run.embeddings_path)
+        vocabulary = Vocabulary.load(run.vocab_path)
+        matrix = load_embedding_matrix(run.embeddings_path)
+        if len(matrix) != len(vocabulary):
+            # Both are written once, atomically, together: one of them was changed or damaged.
+            raise RunFolderError(
+                f"{run.vocab_path} has {len(vocabulary)} tokens but {run.embeddings_path} has "
+                f"{len(matrix)} rows: one of them is damaged or from another run"
+            )
+        return vocabulary, matrix
     vocabulary = Vocabulary.build(captions, min_count=config.min_count)
     if config.word_vectors:
         matrix, coverage = load_word_vectors(config.word_vectors, vocabulary)
@@ -248,6 +260,15 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> TrainResult:
 
         return train_editor(config, verbose=verbose)
 
+    if config.minutes and config.resolved_strategy == "multiworker":
+        # Each worker's clock would stop it at a different step, and the others would then wait
+        # for it forever in the next all-reduce.
+        raise ConfigError(
+            "minutes is not supported with strategy='multiworker' (workers would stop at "
+            f"different steps); bound the run with epochs and steps_per_epoch; received "
+            f"minutes={config.minutes}"
+        )
+
     started = time.monotonic()
     strategy = make_strategy(config)  # first: logical CPU devices must be set before TF starts
     import keras
@@ -269,14 +290,6 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> TrainResult:
                 os.remove(temporary)
         config.save(run.config_path)
     keras.utils.set_random_seed(config.seed)
-    if config.minutes and config.resolved_strategy == "multiworker":
-        # Each worker's clock would stop it at a different step, and the others would then wait
-        # for it forever in the next all-reduce.
-        raise ConfigError(
-            "minutes is not supported with strategy='multiworker' (workers would stop at "
-            f"different steps); bound the run with epochs and steps_per_epoch; received "
-            f"minutes={config.minutes}"
-        )
 
     train_data, _ = load_training_data(config)
     logger.info("training data: %s", train_data.summary())
@@ -284,31 +297,44 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> TrainResult:
         config, run, train_data.all_captions(), resuming, write=chief
     )
     tokenizer = CaptionTokenizer(vocabulary.tokens, max_length=config.max_length)
-    dataset = make_dataset(
-        train_data,
-        tokenizer,
-        image_size=config.image_size,
-        batch_size=config.batch_size,
-        shuffle=True,
-        # Flips swap "left"/"right" in the caption; rotation and crop only touch captions that
-        # name no position, so no augmentation makes a caption false.
-        augment="auto",
-        seed=config.seed,
-        # The same batches in the same order on every worker and in a resumed run.
-        deterministic=True,
-        drop_remainder=True,
-    )
+
+    def training_dataset():
+        return make_dataset(
+            train_data,
+            tokenizer,
+            image_size=config.image_size,
+            batch_size=config.batch_size,
+            shuffle=True,
+            # Flips swap "left"/"right" in the caption; rotation and crop only touch captions
+            # that name no position, so no augmentation makes a caption false.
+            augment="auto",
+            seed=config.seed,
+            # The same batches in the same order on every worker and in a resumed run.
+            deterministic=True,
+            drop_remainder=True,
+        )
+
+    def data_stream(dataset, first_step):
+        """The endless stream of training batches from global step `first_step` on.
+
+        tf.data reshuffles by counters kept in the dataset object, so each `fit` gets a fresh
+        object and iterates it once: then a resumed run, skipping the steps already taken, sees
+        the batches an uninterrupted run would have seen next.
+        """
+        stream = dataset.repeat().skip(first_step)
+        if config.resolved_strategy == "multiworker":
+            options = tf.data.Options()
+            # Every worker renders/loads the same in-memory data. Under DATA sharding
+            # tf.distribute splits every global batch into one slice per replica and gives each
+            # worker its own slices: N workers take the same steps as one process.
+            options.experimental_distribute.auto_shard_policy = (
+                tf.data.experimental.AutoShardPolicy.DATA
+            )
+            stream = stream.with_options(options)
+        return stream
+
+    dataset = training_dataset()
     steps_per_epoch = config.steps_per_epoch or int(dataset.cardinality())
-    # One endless stream, reshuffled every pass: a resumed run skips the steps already taken and
-    # sees the batches an uninterrupted run would have seen next.
-    stream = dataset.repeat()
-    if config.resolved_strategy == "multiworker":
-        options = tf.data.Options()
-        # Every worker renders/loads the same in-memory data. Under DATA sharding tf.distribute
-        # splits every global batch into one slice per replica and gives each worker its own
-        # slices, so N workers take the same steps as one process with the same global batch.
-        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-        stream = stream.with_options(options)
 
     previous_policy = keras.mixed_precision.global_policy()
     # Keras' dtype policy is global: it holds while this run's model is built, then is put back.
@@ -318,8 +344,8 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> TrainResult:
             gan = build_gan(config, len(vocabulary), matrix)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
-    if config.resolved_strategy == "multiworker":
-        _work_around_keras_multiworker(gan)
+    if config.resolved_strategy != "default":
+        _work_around_keras_distribution(gan, config.resolved_strategy == "multiworker")
 
     backup = TrainingBackup(
         run.backup_dir, steps_per_epoch, every_steps=config.backup_every_steps, chief=chief
@@ -345,10 +371,10 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> TrainResult:
     history = {}
     try:
         while backup.step < config.epochs * steps_per_epoch:
-            epoch, done_in_epoch = backup.epoch, backup.step_in_epoch
+            first_step, epoch, done_in_epoch = backup.step, backup.epoch, backup.step_in_epoch
             # A run resumed mid-epoch first finishes that epoch, then runs the rest.
             fitted = gan.fit(
-                stream.skip(backup.step),
+                data_stream(training_dataset() if dataset is None else dataset, first_step),
                 initial_epoch=epoch,
                 epochs=epoch + 1 if done_in_epoch else config.epochs,
                 steps_per_epoch=steps_per_epoch - done_in_epoch,
@@ -356,11 +382,12 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> TrainResult:
                 verbose=verbose,
                 shuffle=False,  # make_dataset already shuffles, per epoch
             )
+            dataset = None
             for name, values in fitted.history.items():
                 history.setdefault(name, []).extend(values)
+            if (budget is not None and budget.stopped) or backup.step == first_step:
+                break  # out of time, or stopped by a callback before taking a step
             if budget is not None:
-                if budget.stopped:
-                    break
                 # TimeBudget restarts its clock in every fit: the next one gets what is left.
                 budget.seconds -= budget.elapsed
     finally:

@@ -59,8 +59,9 @@ def test_call_returns_images_in_range_and_task_is_edit():
     assert editor.task == "edit"
 
 
-def test_residual_output_starts_as_the_identity():
-    editor = TextImageEditor(**TINY)
+@pytest.mark.parametrize("output_mode", ["masked_residual", "residual"])
+def test_residual_outputs_start_as_the_identity(output_mode):
+    editor = TextImageEditor(**TINY, output_mode=output_mode)
     batch = _batch(2)
     edited = editor({"image": batch["image"], "token_ids": batch["token_ids"]}).numpy()
     np.testing.assert_allclose(edited, batch["image"], atol=1e-6)
@@ -167,6 +168,7 @@ def test_config_round_trip_and_save_load_give_the_same_edits(trained, tmp_path):
     [
         ({"fusion": "sum"}, "fusion must be one of"),
         ({"output_mode": "mask"}, "output_mode must be one of"),
+        ({"pixel_loss": "l3"}, "pixel_loss must be one of"),
         ({"encoder_layer": "block5_pool"}, "encoder_layer must be one of"),
         ({"image_size": 48}, "image_size must be one of"),
         ({"reconstruction_fraction": 1.5}, "reconstruction_fraction must be in"),

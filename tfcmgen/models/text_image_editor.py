@@ -22,6 +22,21 @@ ENCODER_LAYERS = ("block1_pool", "block2_pool", "block3_pool")
 ADVERSARIAL_LOSSES = ("hinge", "bce", "wgan")
 
 
+def _per_example_mse(a, b):
+    return tf.reduce_mean(tf.square(tf.cast(a, tf.float32) - tf.cast(b, tf.float32)), axis=[1, 2, 3])
+
+
+def _per_example_l1(a, b):
+    return tf.reduce_mean(tf.abs(tf.cast(a, tf.float32) - tf.cast(b, tf.float32)), axis=[1, 2, 3])
+
+
+# Pixel losses of the reconstruction and paired terms: per-example means over pixels, [B].
+# "mse" learns text-driven edits several times faster than "l1" from a source-copying start: an
+# L1 gradient is only a sign, so it cannot tell a slightly wrong pixel from a badly wrong one
+# (measured: 0.92 against 0.00-0.60 colour-change accuracy after 600 steps at 32x32).
+PIXEL_LOSSES = {"mse": _per_example_mse, "l1": _per_example_l1}
+
+
 def _check_choice(name, value, choices):
     if value not in choices:
         shown = ", ".join(repr(c) for c in choices)
@@ -114,7 +129,7 @@ class _DirectOutput(keras.layers.Layer):
 class _ResidualOutput(_DirectOutput):
     """`clip(source + 2 tanh(conv(features, source)), -1, 1)`: the decoder draws the change.
 
-    Keeping the source is the zero change, and the L1 terms reach every pixel's change at full
+    Keeping the source is the zero change, and the pixel terms reach every pixel's change at full
     strength (unlike a mask, whose gradient vanishes where it closes). The clip only cuts values
     beyond the image range, where any target in [-1, 1] is already met. The change starts at zero:
     an untrained editor returns its input.
@@ -198,14 +213,15 @@ class TextImageEditor(keras.Model):
     image pipeline of `tfcmgen.data.make_dataset` trains an editor unpaired) computes, per step:
 
     - Generator: a fraction `reconstruction_fraction` of the examples (evenly spaced in the global
-      batch) is edited towards its *own* caption and must give the source back (L1, weight
-      `reconstruction_weight`); the others are edited towards the edit caption and must fool the
-      discriminator (weight `adversarial_weight`), while an L1 term to the source (weight
-      `content_weight`) keeps everything the edit does not need to change (a minimal-change prior).
-      This is the unpaired SISGAN objective, the general path.
+      batch) is edited towards its *own* caption and must give the source back (`pixel_loss`,
+      weight `reconstruction_weight`); the others are edited towards the edit caption and must
+      fool the discriminator (weight `adversarial_weight`), while an L1 term to the source
+      (weight `content_weight`) keeps everything the edit does not need to change (a
+      minimal-change prior). This is the unpaired SISGAN objective, the general path.
     - Paired supervision, synthetic data only: when the batch holds `"target_image"` (the true
-      edited image, which the shapes renderer can draw) an L1 term to it (weight `paired_weight`)
-      is added for the edited examples. Real photos never come with such targets.
+      edited image, which the shapes renderer can draw) a `pixel_loss` term to it (weight
+      `paired_weight`) is added for the edited examples. Real photos never come with such
+      targets.
     - Discriminator: the matching-aware loss on (source, own caption) = real, (source, edit
       caption) = fake, (edited, edit caption) = fake.
 
@@ -237,15 +253,20 @@ class TextImageEditor(keras.Model):
             when `encoder_weights` is None. Defaults to None.
         width: int. Channels of the fused feature maps. Defaults to 64.
         num_blocks: int. Residual fusion blocks. Defaults to 4.
-        output_mode: str. `"residual"`, `"blend"` or `"direct"` (see above). Defaults to
-            `"residual"`.
+        output_mode: str. `"masked_residual"`, `"residual"`, `"blend"` or `"direct"` (see
+            above). Defaults to `"masked_residual"`.
         discriminator_width: int. Discriminator channel multiplier. Defaults to 32.
         spectral_norm: bool. Spectral normalisation in the discriminator. Defaults to True.
         reconstruction_fraction: float in [0, 1]. Share of examples edited towards their own
             caption. Defaults to 0.25.
-        reconstruction_weight: float. Defaults to 10.0.
-        paired_weight: float. Weight of the L1 to `"target_image"` when given. Defaults to 10.0.
-        content_weight: float. Weight of the L1 between edit and source. Defaults to 1.0.
+        pixel_loss: str. `"mse"` or `"l1"`, per pixel, for the reconstruction and paired terms.
+            Defaults to `"mse"` (see `PIXEL_LOSSES` for why).
+        reconstruction_weight: float. Defaults to 100.0 (pix2pix weighs its L1 term 100 against
+            the adversarial loss).
+        paired_weight: float. Weight of the pixel loss to `"target_image"` when given. Defaults to
+            100.0.
+        content_weight: float. Weight of the L1 between edit and source (always L1: a sparse
+            prior changes few pixels). Defaults to 1.0.
         adversarial_weight: float. Weight of the editor's adversarial loss. Defaults to 1.0.
         diff_augment: tuple of str. Caption-preserving DiffAugment policy for the discriminator's
             inputs (`"translation"`, `"cutout"`). Defaults to `("translation",)`.
@@ -287,12 +308,13 @@ class TextImageEditor(keras.Model):
         encoder_trainable=None,
         width=64,
         num_blocks=4,
-        output_mode="residual",
+        output_mode="masked_residual",
         discriminator_width=32,
         spectral_norm=True,
         reconstruction_fraction=0.25,
-        reconstruction_weight=10.0,
-        paired_weight=10.0,
+        pixel_loss="mse",
+        reconstruction_weight=100.0,
+        paired_weight=100.0,
         content_weight=1.0,
         adversarial_weight=1.0,
         diff_augment=("translation",),
@@ -333,6 +355,8 @@ class TextImageEditor(keras.Model):
                 f"reconstruction_fraction must be in [0, 1]; received {reconstruction_fraction}"
             )
         self.reconstruction_fraction = fraction
+        _check_choice("pixel_loss", pixel_loss, tuple(PIXEL_LOSSES))
+        self.pixel_loss = pixel_loss
         self.reconstruction_weight = _check_weight("reconstruction_weight", reconstruction_weight)
         self.paired_weight = _check_weight("paired_weight", paired_weight)
         self.content_weight = _check_weight("content_weight", content_weight)
@@ -570,11 +594,6 @@ class TextImageEditor(keras.Model):
         )
         return diff_augment(images, self.diff_augment, uniform[offset : offset + local])
 
-    @staticmethod
-    def _l1(a, b):
-        """Per-example mean absolute difference [B]."""
-        return tf.reduce_mean(tf.abs(tf.cast(a, tf.float32) - tf.cast(b, tf.float32)), axis=[1, 2, 3])
-
     def _mean(self, per_example, global_batch):
         return tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
 
@@ -595,14 +614,15 @@ class TextImageEditor(keras.Model):
         features = self.discriminator.features(self._augment(edited, batch), training=training)
         logits = self.discriminator.head_logits(features, sentence, training=training)
         adversarial = self._mean(self.adversarial_weight * self.g_loss_fn(logits), global_batch)
-        to_source = self._l1(edited, source)
-        reconstruction = self._mean(is_reconstruction * to_source, global_batch)
-        content = self._mean(is_edit * to_source, global_batch)
+        pixel_loss = PIXEL_LOSSES[self.pixel_loss]
+        reconstruction = self._mean(is_reconstruction * pixel_loss(edited, source), global_batch)
+        # L1, whatever `pixel_loss` is: a sparse, minimal-change prior (change few pixels).
+        content = self._mean(is_edit * _per_example_l1(edited, source), global_batch)
         g_loss = (adversarial + self.reconstruction_weight * reconstruction
                   + self.content_weight * content)
         paired = tf.zeros([])
         if "target_image" in data and self.paired_weight > 0:
-            paired = self._mean(is_edit * self._l1(edited, data["target_image"]), global_batch)
+            paired = self._mean(is_edit * pixel_loss(edited, data["target_image"]), global_batch)
             g_loss += self.paired_weight * paired
         logs = {"g_loss": adversarial, "reconstruction": reconstruction, "content": content,
                 "paired": paired}
@@ -704,6 +724,7 @@ class TextImageEditor(keras.Model):
                 "discriminator_width": self.discriminator_width,
                 "spectral_norm": self.spectral_norm,
                 "reconstruction_fraction": self.reconstruction_fraction,
+                "pixel_loss": self.pixel_loss,
                 "reconstruction_weight": self.reconstruction_weight,
                 "paired_weight": self.paired_weight,
                 "content_weight": self.content_weight,
