@@ -79,3 +79,16 @@ def test_missing_dataset_folder_is_a_one_line_error(tmp_path, capsys):
                  str(tmp_path / "g.png")]) == 1
     err = capsys.readouterr().err
     assert "nope" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv", [
+    ["data", "preview", "-n", "9999999999"],
+    ["data", "preview", "-n", "0"],
+    ["generate", "a red circle", "-n", "-2"],
+    ["evaluate", "--model", "run", "--num-images", "99999999999"],
+])
+def test_counts_out_of_range_are_refused_before_any_work(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    assert "must be between 1 and" in capsys.readouterr().err

@@ -183,14 +183,15 @@ def _cmd_data_preview(args) -> int:
     return 0
 
 
-def _positive_int(name):
+def _positive_int(name, maximum=100_000):
     def parse(text):
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{name} must be an integer; received {text!r}")
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"{name} must be at least 1; received {value}")
+        if not 1 <= value <= maximum:
+            raise argparse.ArgumentTypeError(
+                f"{name} must be between 1 and {maximum}; received {value}")
         return value
 
     return parse
