@@ -53,14 +53,14 @@ RUN_FLAGS = ["train", "--out", "r", "--dry-run"]
         (RUN_FLAGS + ["--d-learning-rate=-inf"], "d_learning_rate must be greater than 0"),
         (RUN_FLAGS + ["--epochs", "1.5"], "argument --epochs: invalid int value: '1.5'"),
         (RUN_FLAGS + ["--image-size", "48"], "argument --image-size: invalid choice: 48"),
-        (["generate", "a", "-n", "0", "--dry-run"], "-n must be at least 1"),
+        (["generate", "a", "-n", "0", "--dry-run"], "-n must be between 1 and 100000"),
         (["generate", "a", "-n", "100000", "--dry-run"], "num_per_caption must be between 1"),
         (["generate", "a", "--seed", "-1", "--dry-run"], "seed must be between 0"),
         (["export", "--model", "m", "--out", "o", "--opset", "99", "--dry-run"],
          "opset must be between 17 and 18"),
-        (["evaluate", "--model", "m", "--num-images", "0"], "--num-images must be at least 1"),
-        (["data", "preview", "-n", "-2"], "-n must be at least 1"),
-        (["data", "preview", "--cols", "0"], "--cols must be at least 1"),
+        (["evaluate", "--model", "m", "--num-images", "0"], "--num-images must be between 1 and 100000"),
+        (["data", "preview", "-n", "-2"], "-n must be between 1 and 100000"),
+        (["data", "preview", "--cols", "0"], "--cols must be between 1 and 100000"),
     ],
 )
 def test_numeric_flags_out_of_range_get_one_line(argv, words, capsys):
