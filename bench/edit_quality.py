@@ -10,6 +10,8 @@ for the editor and for two baselines measured in the same run:
 - L1: mean absolute pixel difference to the true target, in [0, 1] units;
 - SSIM: structural similarity to the true target (`tf.image.ssim`, 255 range).
 
+It also writes `OUT/edit_examples.png` (source, edit, true target) and `OUT/edit_quality.json`.
+
 Baselines: `source` returns the source unchanged; `text2image` draws the edit caption alone with a
 text-to-image run (`--text2image-run RUN`; left out when not given).
 
@@ -88,6 +90,17 @@ def format_table(rows: dict) -> str:
     return "\n".join(lines)
 
 
+def write_examples(pairs, edited, path, count: int = 8) -> None:
+    """A before/after grid: source, edit (captioned with the edit caption), true target."""
+    from tfcmgen.data import caption_grid
+
+    tiles, labels = [], []
+    for i in range(min(count, len(pairs))):
+        tiles += [pairs.source_images[i], edited[i], pairs.target_images[i]]
+        labels += ["source", pairs.edit_captions[i], "true target"]
+    caption_grid(np.stack(tiles), labels, path, cols=6)
+
+
 def load_classifier(path: str | None, image_size: int):
     from tfcmgen.evaluation import load_or_train_classifier
     from tfcmgen.metrics import AttributeClassifier
@@ -104,7 +117,9 @@ def main(argv=None) -> int:
     parser.add_argument("--minutes", type=float, default=20.0)
     parser.add_argument("--out", default=os.path.join(HERE, "out", "edit64"))
     parser.add_argument("--image-size", type=int, default=64)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--g-learning-rate", type=float, default=1e-3)
+    parser.add_argument("--d-learning-rate", type=float, default=2e-3)
     parser.add_argument("--num-images", type=int, default=4000)
     parser.add_argument("--base-width", type=int, default=32)
     parser.add_argument("--fusion", default="film")
@@ -125,6 +140,7 @@ def main(argv=None) -> int:
             task="edit", data="shapes", out=args.out, image_size=args.image_size,
             minutes=args.minutes, epochs=10_000, batch_size=args.batch_size,
             num_images=args.num_images, base_width=args.base_width, fusion=args.fusion,
+            g_learning_rate=args.g_learning_rate, d_learning_rate=args.d_learning_rate,
             seed=args.seed,
         )
         result = train_editor(config, verbose=2, supervision=args.supervision)
@@ -146,6 +162,7 @@ def main(argv=None) -> int:
             for i in range(0, len(pairs), 64)
         ])
         rows["text2image (caption only)"] = score_edits(classifier, drawn, pairs)
+    write_examples(pairs, edited, os.path.join(args.out, "edit_examples.png"))
     table = format_table(rows)
     print(f"\nedit quality, {len(pairs)} fresh {args.image_size}x{args.image_size} shapes edits "
           f"({time.monotonic() - started:.0f} s in all):\n{table}")

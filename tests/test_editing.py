@@ -109,7 +109,7 @@ def test_prepare_source_images_converts_like_the_pipeline():
 def test_train_editor_writes_the_run_folder(run):
     root = run.run.root
     for name in ("config.json", "vocab.txt", "embeddings.npy", "model.keras",
-                 os.path.join("samples", "epoch_001.png")):
+                 os.path.join("samples", "epoch_0001.png")):
         assert os.path.isfile(os.path.join(root, name)), name
     with open(os.path.join(root, "config.json"), encoding="utf-8") as f:
         assert json.load(f)["task"] == "edit"

@@ -14,8 +14,8 @@ from tfcmgen.models.text_image_editor import TextImageEditor
 VOCAB = 12
 LENGTH = 5
 SIZE = 32
-TINY = dict(vocabulary_size=VOCAB, max_length=LENGTH, image_size=SIZE, embedding_dim=4, width=8,
-            num_blocks=1, discriminator_width=4)
+TINY = {"vocabulary_size": VOCAB, "max_length": LENGTH, "image_size": SIZE, "embedding_dim": 4,
+        "width": 8, "num_blocks": 1, "discriminator_width": 4}
 
 
 def _batch(n=8, seed=0, target=True):
@@ -270,3 +270,11 @@ def test_two_replicas_take_the_same_steps_as_one_device(tmp_path):
     for one, two in zip(*results):
         # float32 sums in another order across replicas: agree to round-off after two Adam steps.
         np.testing.assert_allclose(one, two, atol=2e-4, rtol=1e-3)
+
+
+def test_models_package_exports_the_editor():
+    # `load_generator` imports tfcmgen.models before loading a run: the editor must be registered
+    # by that import, or `tfcmgen generate --image` cannot load an edit run in a fresh process.
+    import tfcmgen.models
+
+    assert tfcmgen.models.TextImageEditor is TextImageEditor

@@ -1,4 +1,4 @@
-"""Text-guided image editing: VGG16 features of a source image fused with a caption, decoded again."""
+"""Text-guided image editing: VGG16 features of a source image, fused with a caption, decoded."""
 
 from __future__ import annotations
 
@@ -23,11 +23,13 @@ ADVERSARIAL_LOSSES = ("hinge", "bce", "wgan")
 
 
 def _per_example_mse(a, b):
-    return tf.reduce_mean(tf.square(tf.cast(a, tf.float32) - tf.cast(b, tf.float32)), axis=[1, 2, 3])
+    difference = tf.cast(a, tf.float32) - tf.cast(b, tf.float32)
+    return tf.reduce_mean(tf.square(difference), axis=[1, 2, 3])
 
 
 def _per_example_l1(a, b):
-    return tf.reduce_mean(tf.abs(tf.cast(a, tf.float32) - tf.cast(b, tf.float32)), axis=[1, 2, 3])
+    difference = tf.cast(a, tf.float32) - tf.cast(b, tf.float32)
+    return tf.reduce_mean(tf.abs(difference), axis=[1, 2, 3])
 
 
 # Pixel losses of the reconstruction and paired terms: per-example means over pixels, [B].
@@ -196,12 +198,14 @@ class TextImageEditor(keras.Model):
     """Edits an image so that it matches a caption, keeping what the caption does not change.
 
     The editor (generator) encodes the source image with an early cut of `VGG16FeatureExtractor`
-    and a small trainable adapter (strided to 1/4 resolution after `"block1_pool"`), fuses the caption's sentence vector into the feature maps in
-    residual blocks (`FeatureFusion`, FiLM or gated), and decodes with upsampling blocks that fuse
-    the text again; the source joins the last features at full resolution. The output head
-    (`output`) turns them into the image: `"residual"` draws a tanh change added to the source
-    (what the caption does not concern is the zero change), `"blend"` a tanh image mixed with the
-    source by a predicted soft mask (GANimation, Pumarola et al. 2018), `"direct"` a tanh image.
+    and a small trainable adapter (strided to 1/4 resolution after `"block1_pool"`), fuses the
+    caption's sentence vector into the feature maps in residual blocks (`FeatureFusion`, FiLM or
+    gated), and decodes with upsampling blocks that fuse the text again; the source joins the last
+    features at full resolution. The output head (`output_mode`, `OUTPUTS`) turns them into the
+    image: `"masked_residual"` adds a tanh change to the source inside a predicted soft mask (what
+    the caption does not concern is the zero change), `"residual"` adds it everywhere, `"blend"`
+    mixes a tanh image with the source by a mask (GANimation, Pumarola et al. 2018), `"direct"`
+    draws a tanh image.
 
     A matching-aware discriminator (`Discriminator` with the `"matching"` head and its own text
     encoder) judges (image, caption) pairs as in SISGAN: the source with its own caption is real;
@@ -434,7 +438,7 @@ class TextImageEditor(keras.Model):
 
     @property
     def generator_variables(self):
-        """Variables the editor optimizer trains: text encoder, image encoder (if trainable), rest."""
+        """Variables the editor optimizer trains: its text encoder, VGG16 if trainable, the rest."""
         layers = [self.text_encoder, self.encoder, self.adapter, self.adapter_norm,
                   *self.blocks, *self.up_blocks, self.output_head]
         return [w for layer in layers for w in layer.trainable_weights]
@@ -442,7 +446,8 @@ class TextImageEditor(keras.Model):
     @property
     def discriminator_variables(self):
         """Variables the discriminator optimizer trains: discriminator and its text encoder."""
-        return self.discriminator.trainable_weights + self.discriminator_text_encoder.trainable_weights
+        return (self.discriminator.trainable_weights
+                + self.discriminator_text_encoder.trainable_weights)
 
     # ----------------------------------------------------------------------------------------
     # Editing
@@ -649,7 +654,9 @@ class TextImageEditor(keras.Model):
         mismatched_logits = self.discriminator.head_logits(
             real_features, mismatched, training=training
         )
-        fake_logits = self.discriminator.head_logits(fake_features, edit_sentence, training=training)
+        fake_logits = self.discriminator.head_logits(
+            fake_features, edit_sentence, training=training
+        )
         per_example = self.d_loss_fn(real_logits, fake_logits, mismatched_logits)
         logs = {"d_loss": self._mean(per_example, global_batch),
                 "d_real": self._mean(real_logits, global_batch),
