@@ -345,13 +345,11 @@ def train_editor(config: TrainConfig, verbose: int | str = "auto", supervision: 
     """
     from tfcmgen.training import (
         TrainResult,
-        _check_resume,
         _work_around_keras_distribution,
-        is_chief,
         load_training_data,
-        make_strategy,
         prepare_text,
         save_model_atomic,
+        start_run,
     )
 
     if config.task != "edit":
@@ -360,33 +358,14 @@ def train_editor(config: TrainConfig, verbose: int | str = "auto", supervision: 
     if supervision is not None and supervision not in SUPERVISIONS:
         shown = ", ".join(repr(s) for s in SUPERVISIONS)
         raise ConfigError(f"supervision must be one of {shown} or None; received {supervision!r}")
-    if config.minutes and config.resolved_strategy == "multiworker":
-        raise ConfigError(
-            "minutes is not supported with strategy='multiworker' (workers would stop at "
-            f"different steps); bound the run with epochs and steps_per_epoch; received "
-            f"minutes={config.minutes}"
-        )
     started = time.monotonic()
-    strategy = make_strategy(config)  # first: logical CPU devices must be set before TF starts
+    strategy, run, chief, resuming = start_run(config)
     import keras
     import tensorflow as tf
 
-    from tfcmgen.atomic import stale_temporaries
     from tfcmgen.backup import TrainingBackup
     from tfcmgen.callbacks import TimeBudget
-    from tfcmgen.runs import RunFolder
     from tfcmgen.text import CaptionTokenizer
-
-    run = RunFolder(config.out)
-    chief = is_chief(strategy)
-    os.makedirs(run.root, exist_ok=True)
-    resuming = _check_resume(config, run)
-    if chief:
-        for folder in (run.root, run.samples_dir, run.backup_dir):
-            for temporary in stale_temporaries(folder):
-                os.remove(temporary)
-        config.save(run.config_path)
-    keras.utils.set_random_seed(config.seed)
 
     train_data, _ = load_training_data(config)
     logger.info("training data: %s", train_data.summary())

@@ -243,6 +243,36 @@ def save_model_atomic(model, path: str) -> None:
         model.save(temporary)
 
 
+def start_run(config: TrainConfig):
+    """What every training job does first: strategy, run folder, resume check, config, seed.
+
+    Returns (strategy, run, chief, resuming). Shared by `train` and `tfcmgen.editing.train_editor`.
+    """
+    if config.minutes and config.resolved_strategy == "multiworker":
+        # Each worker's clock would stop it at a different step, and the others would then wait
+        # for it forever in the next all-reduce.
+        raise ConfigError(
+            "minutes is not supported with strategy='multiworker' (workers would stop at "
+            f"different steps); bound the run with epochs and steps_per_epoch; received "
+            f"minutes={config.minutes}"
+        )
+    strategy = make_strategy(config)  # first: logical CPU devices must be set before TF starts
+    import keras
+
+    run = RunFolder(config.out)
+    chief = is_chief(strategy)
+    os.makedirs(run.root, exist_ok=True)
+    resuming = _check_resume(config, run)
+    if chief:
+        # Half-written files of a killed run: the files they were replacing are whole.
+        for folder in (run.root, run.samples_dir, run.backup_dir):
+            for temporary in stale_temporaries(folder):
+                os.remove(temporary)
+        config.save(run.config_path)
+    keras.utils.set_random_seed(config.seed)
+    return strategy, run, chief, resuming
+
+
 def train(config: TrainConfig, verbose: int | str = "auto") -> TrainResult:
     """Trains a model as `config` says and writes the run folder (see `tfcmgen.runs`).
 
@@ -260,17 +290,8 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> TrainResult:
 
         return train_editor(config, verbose=verbose)
 
-    if config.minutes and config.resolved_strategy == "multiworker":
-        # Each worker's clock would stop it at a different step, and the others would then wait
-        # for it forever in the next all-reduce.
-        raise ConfigError(
-            "minutes is not supported with strategy='multiworker' (workers would stop at "
-            f"different steps); bound the run with epochs and steps_per_epoch; received "
-            f"minutes={config.minutes}"
-        )
-
     started = time.monotonic()
-    strategy = make_strategy(config)  # first: logical CPU devices must be set before TF starts
+    strategy, run, chief, resuming = start_run(config)
     import keras
     import tensorflow as tf
 
@@ -278,18 +299,6 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> TrainResult:
     from tfcmgen.callbacks import SampleGrid, TensorBoardImages, TimeBudget
     from tfcmgen.data import make_dataset
     from tfcmgen.text import CaptionTokenizer
-
-    run = RunFolder(config.out)
-    chief = is_chief(strategy)
-    os.makedirs(run.root, exist_ok=True)
-    resuming = _check_resume(config, run)
-    if chief:
-        # Half-written files of a killed run: the files they were replacing are whole.
-        for folder in (run.root, run.samples_dir, run.backup_dir):
-            for temporary in stale_temporaries(folder):
-                os.remove(temporary)
-        config.save(run.config_path)
-    keras.utils.set_random_seed(config.seed)
 
     train_data, _ = load_training_data(config)
     logger.info("training data: %s", train_data.summary())
