@@ -35,8 +35,37 @@ def parse_args(argv=None):
     p.add_argument("--eval-images", type=int, default=1000)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a TrainConfig field (JSON value), e.g. --set base_width=48")
+    p.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a CrossModalGAN constructor argument (JSON value), e.g. "
+                        "--model-option use_ca=false")
     p.add_argument("--keep", action="store_true", help="resume an existing run folder")
     return p.parse_args(argv)
+
+
+def _parse_pairs(items):
+    pairs = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        try:
+            pairs[key] = json.loads(value)
+        except json.JSONDecodeError:
+            pairs[key] = value
+    return pairs
+
+
+def _override_model_defaults(options):
+    """Makes every CrossModalGAN built by `train` use `options` (an ablation knob)."""
+    import functools
+
+    from tfcmgen.models import CrossModalGAN
+
+    original = CrossModalGAN.__init__
+
+    @functools.wraps(original)
+    def patched(self, *args, **kwargs):
+        original(self, *args, **{**kwargs, **options})
+
+    CrossModalGAN.__init__ = patched
 
 
 def main(argv=None) -> int:
@@ -47,13 +76,10 @@ def main(argv=None) -> int:
     from tfcmgen.evaluation import evaluate_run, format_report, load_or_train_classifier
     from tfcmgen.training import train
 
-    overrides = {}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        try:
-            overrides[key] = json.loads(value)
-        except json.JSONDecodeError:
-            overrides[key] = value
+    overrides = _parse_pairs(args.set)
+    model_options = _parse_pairs(args.model_option)
+    if model_options:
+        _override_model_defaults(model_options)
     config = TrainConfig(data="shapes", image_size=args.image_size, minutes=args.minutes,
                          epochs=100_000, out=args.out, **overrides)
     if os.path.isdir(args.out) and not args.keep:
@@ -61,6 +87,7 @@ def main(argv=None) -> int:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}")
     print(f"command: {' '.join([sys.executable] + sys.argv)}")
     print(f"config: {config.to_json()}")
+    print(f"model options: {json.dumps(model_options)}")
 
     result = train(config, verbose=2)
     steps = sum(1 for _ in result.history.get("g_loss", []))
@@ -75,7 +102,8 @@ def main(argv=None) -> int:
     report = evaluate_run(args.out, num_images=args.eval_images, classifier_path=classifier_path)
     print(f"evaluated in {time.monotonic() - started:.0f} s on {args.eval_images} fresh captions")
     print(format_report(report))
-    summary = {"config": config.to_dict(), "train_seconds": result.seconds, "report": report}
+    summary = {"config": config.to_dict(), "model_options": model_options,
+               "train_seconds": result.seconds, "report": report}
     with open(os.path.join(args.out, "quality.json"), "w", encoding="utf-8") as f:
         json.dump(summary, f, indent=2, default=float)
     return 0

@@ -72,3 +72,31 @@ def test_wgan_gp_is_the_wasserstein_pair():
 def test_unknown_loss_names_the_argument():
     with pytest.raises(ValueError, match="loss=.*'lsgan'"):
         losses.get("lsgan")
+
+
+def _numpy_contrastive(image, text, temperature):
+    logits = image @ text.T / temperature
+
+    def cross_entropy(rows):
+        rows = rows - rows.max(axis=1, keepdims=True)
+        log_softmax = rows - np.log(np.exp(rows).sum(axis=1, keepdims=True))
+        return -np.diag(log_softmax)
+
+    return 0.5 * (cross_entropy(logits) + cross_entropy(logits.T))
+
+
+def test_contrastive_loss_is_symmetric_infonce():
+    rng = np.random.default_rng(0)
+    image, text = rng.normal(size=(2, 5, 4)).astype("float32")
+    image /= np.linalg.norm(image, axis=1, keepdims=True)
+    text /= np.linalg.norm(text, axis=1, keepdims=True)
+    loss = losses.contrastive_loss(image, text, temperature=0.1)
+    assert loss.shape == (5,)
+    np.testing.assert_allclose(loss.numpy(), _numpy_contrastive(image, text, 0.1), rtol=1e-5)
+
+
+def test_contrastive_loss_rewards_each_image_picking_its_own_caption():
+    eye = np.eye(4, dtype="float32")
+    matched = losses.contrastive_loss(eye, eye, temperature=0.1).numpy()
+    swapped = losses.contrastive_loss(eye, eye[[1, 0, 3, 2]], temperature=0.1).numpy()
+    assert matched.max() < 1e-3 and swapped.min() > 5.0

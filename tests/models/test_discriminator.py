@@ -61,3 +61,20 @@ def test_bad_arguments_name_themselves():
         Discriminator(head="concat")
     with pytest.raises(ValueError, match="image_size=100"):
         Discriminator(image_size=100)
+
+
+def test_contrastive_embeddings_are_unit_vectors_and_round_trip():
+    d = Discriminator(image_size=32, base_width=4, contrastive_dim=5)
+    d([IMAGES, SENTENCE])
+    image, text = d.contrastive_embed(d.features(IMAGES), SENTENCE)
+    assert image.shape == (2, 5) and text.shape == (2, 5)
+    np.testing.assert_allclose(np.linalg.norm(image, axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(text, axis=1), 1.0, rtol=1e-5)
+    assert Discriminator.from_config(d.get_config()).contrastive_dim == 5
+
+
+def test_contrastive_embed_needs_a_contrastive_dim():
+    d = Discriminator(image_size=32, base_width=4)
+    d([IMAGES, SENTENCE])
+    with pytest.raises(ValueError, match="contrastive_dim"):
+        d.contrastive_embed(d.features(IMAGES), SENTENCE)

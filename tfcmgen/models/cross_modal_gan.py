@@ -86,6 +86,11 @@ class CrossModalGAN(keras.Model):
             Defaults to 10.0.
         gan_int_weight: float. Weight of the generator loss on interpolated sentences (GAN-INT);
             0 disables. Defaults to 0.0.
+        contrastive_weight: float. Weight of the image-text contrastive loss (XMC-GAN): the
+            discriminator embeds real images and captions so that each image picks its own caption
+            among the batch's (this is what teaches the text encoder colour and shape words fast),
+            and the generator is rewarded when its image picks its caption the same way. 0
+            disables. Defaults to 1.0.
         ema_decay: float in [0, 1). Generator EMA decay (warmed up as min(decay, (1+t)/(10+t)));
             0 makes the EMA a copy. Defaults to 0.999.
         diff_augment: tuple of str. Caption-preserving DiffAugment policy, from `"translation"`
@@ -108,6 +113,8 @@ class CrossModalGAN(keras.Model):
         Reed et al. 2016, "Generative Adversarial Text to Image Synthesis" (GAN-CLS, GAN-INT).
         Zhang et al. 2017, "StackGAN" (Conditioning Augmentation).
         Tao et al. 2022, "DF-GAN" (matching-aware gradient penalty, text fusion in every block).
+        Zhang et al. 2021, "Cross-Modal Contrastive Learning for Text-to-Image Generation"
+        (XMC-GAN: image-text contrastive losses for both networks).
         Miyato and Koyama 2018, "cGANs with Projection Discriminator".
         Heusel et al. 2017 (TTUR); Yazici et al. 2019, "The Unusual Effectiveness of Averaging in
         GAN Training" (generator EMA); Zhao et al. 2020 (DiffAugment).
@@ -115,6 +122,9 @@ class CrossModalGAN(keras.Model):
 
     # DF-GAN's MA-GP exponent p in k * E[||grad||^p].
     MA_GP_EXPONENT = 6.0
+    # XMC-GAN's embedding width and softmax temperature for the contrastive loss.
+    CONTRASTIVE_DIM = 128
+    CONTRASTIVE_TEMPERATURE = 0.1
 
     def __init__(
         self,
@@ -137,6 +147,7 @@ class CrossModalGAN(keras.Model):
         ma_gp_weight=0.0,
         gp_weight=10.0,
         gan_int_weight=0.0,
+        contrastive_weight=1.0,
         ema_decay=0.999,
         diff_augment=("translation", "cutout"),
         seed=0,
@@ -171,6 +182,7 @@ class CrossModalGAN(keras.Model):
         self.ma_gp_weight = _check_weight("ma_gp_weight", ma_gp_weight)
         self.gp_weight = _check_weight("gp_weight", gp_weight)
         self.gan_int_weight = _check_weight("gan_int_weight", gan_int_weight)
+        self.contrastive_weight = _check_weight("contrastive_weight", contrastive_weight)
         ema_decay = _check_weight("ema_decay", ema_decay)
         if ema_decay >= 1.0:
             raise ValueError(f"ema_decay must be in [0, 1); received ema_decay={ema_decay}")
@@ -192,6 +204,7 @@ class CrossModalGAN(keras.Model):
             base_width=self.discriminator_width,
             spectral_norm=self.spectral_norm,
             head=discriminator_head,
+            contrastive_dim=self.CONTRASTIVE_DIM if self.contrastive_weight > 0 else 0,
             name="discriminator",
         )
         # The generator side exists twice: the live copy trained by the optimizer and the EMA copy
@@ -393,6 +406,7 @@ class CrossModalGAN(keras.Model):
         self.d_real_tracker = keras.metrics.Mean(name="d_real")
         self.d_fake_tracker = keras.metrics.Mean(name="d_fake")
         self.penalty_tracker = keras.metrics.Mean(name="gp")
+        self.contrastive_tracker = keras.metrics.Mean(name="contrastive")
 
     @property
     def metrics(self):
@@ -403,6 +417,8 @@ class CrossModalGAN(keras.Model):
         ]
         if self._penalty_weight() > 0:
             trackers.append(getattr(self, "penalty_tracker", None))
+        if self.contrastive_weight > 0:
+            trackers.append(getattr(self, "contrastive_tracker", None))
         return [t for t in trackers if t is not None]
 
     def get_compile_config(self):
@@ -468,6 +484,11 @@ class CrossModalGAN(keras.Model):
         gradients = tape.gradient(logits, interpolated)
         norm = tf.sqrt(tf.reduce_sum(tf.square(gradients), axis=[1, 2, 3]) + 1e-12)
         return tf.square(norm - 1.0)
+
+    def _contrastive(self, features, sentence):
+        """Per-example image-text contrastive loss of D's embeddings (see `contrastive_weight`)."""
+        image, text = self.discriminator.contrastive_embed(features, sentence)
+        return tfcm_losses.contrastive_loss(image, text, self.CONTRASTIVE_TEMPERATURE)
 
     def _penalty_weight(self):
         if getattr(self, "loss_name", None) == "wgan-gp":
@@ -573,6 +594,12 @@ class CrossModalGAN(keras.Model):
             "d_fake": fake_logits,
             "gp": penalty,
         }
+        if self.contrastive_weight > 0:
+            contrastive = self._contrastive(real_features, sentence)
+            logs["contrastive"] = contrastive
+            d_loss += self.contrastive_weight * tf.nn.compute_average_loss(
+                contrastive, global_batch_size=global_batch
+            )
         return d_loss + penalty, logs
 
     def _generator_loss(self, token_ids, mismatched_token_ids, batch, training):
@@ -598,9 +625,15 @@ class CrossModalGAN(keras.Model):
             )
         else:
             fake_aug = self._augment(fake, batch)
-        logits = self.discriminator([fake_aug, sentences], training=training)
+        fake_features = self.discriminator.features(fake_aug, training=training)
+        logits = self.discriminator.head_logits(fake_features, sentences, training=training)
         per_example = self.g_loss_fn(logits[:local])
         g_loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
+        if self.contrastive_weight > 0:
+            g_loss += self.contrastive_weight * tf.nn.compute_average_loss(
+                self._contrastive(fake_features[:local], sentence),
+                global_batch_size=global_batch,
+            )
         if self.gan_int_weight > 0:
             g_loss += self.gan_int_weight * tf.nn.compute_average_loss(
                 self.g_loss_fn(logits[local:]), global_batch_size=global_batch
@@ -631,6 +664,8 @@ class CrossModalGAN(keras.Model):
         self.kl_tracker.update_state(logs["kl"] * replicas)
         if self._penalty_weight() > 0:
             self.penalty_tracker.update_state(logs["gp"] * replicas)
+        if self.contrastive_weight > 0:
+            self.contrastive_tracker.update_state(logs["contrastive"])
 
     def train_step(self, data):
         real = tf.convert_to_tensor(data["image"], tf.float32)
@@ -727,9 +762,15 @@ class CrossModalGAN(keras.Model):
                 "ma_gp_weight": self.ma_gp_weight,
                 "gp_weight": self.gp_weight,
                 "gan_int_weight": self.gan_int_weight,
+                "contrastive_weight": self.contrastive_weight,
                 "ema_decay": self.ema_decay,
                 "diff_augment": list(self.diff_augment),
                 "seed": self.seed,
             }
         )
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        # Models saved before the contrastive loss existed have no such head in their weights.
+        return cls(**{"contrastive_weight": 0.0, **config})

@@ -17,6 +17,10 @@ def _leaky_relu(x):
     return ops.maximum(x, 0.2 * x)
 
 
+def _normalize(x):
+    return x / ops.sqrt(ops.sum(ops.square(x), axis=-1, keepdims=True) + 1e-12)
+
+
 def discriminator_widths(image_size: int, base_width: int) -> list[int]:
     """Channels after each stride-2 conv, from image_size/2 down to 4x4: w, 2w, 4w, 8w, 8w, ..."""
     widths = []
@@ -47,6 +51,8 @@ class Discriminator(keras.layers.Layer):
         spectral_norm: bool. Spectral normalisation of every conv and dense kernel
             (`keras.layers.SpectralNormalization`). Defaults to True.
         head: str. `"projection"` or `"matching"`. Defaults to `"projection"`.
+        contrastive_dim: int. Width of the image-text contrastive embedding (`contrastive_embed`,
+            XMC-GAN); 0 builds none. Defaults to 0.
         **kwargs: passed on to `keras.layers.Layer`.
 
     Example:
@@ -58,12 +64,14 @@ class Discriminator(keras.layers.Layer):
 
     References:
         Radford et al. 2016, "Unsupervised Representation Learning with Deep Convolutional GANs".
+        Zhang et al. 2021, "Cross-Modal Contrastive Learning for Text-to-Image Generation" (XMC-GAN).
         Miyato et al. 2018, "Spectral Normalization for Generative Adversarial Networks".
         Miyato and Koyama 2018, "cGANs with Projection Discriminator".
         Reed et al. 2016, "Generative Adversarial Text to Image Synthesis".
     """
 
-    def __init__(self, image_size=64, base_width=32, spectral_norm=True, head="projection", **kwargs):
+    def __init__(self, image_size=64, base_width=32, spectral_norm=True, head="projection",
+                 contrastive_dim=0, **kwargs):
         super().__init__(**kwargs)
         self.image_size = check_image_size(image_size)
         self.base_width = check_positive_int("base_width", base_width)
@@ -72,6 +80,7 @@ class Discriminator(keras.layers.Layer):
             shown = ", ".join(repr(h) for h in HEADS)
             raise ValueError(f"head must be one of {shown}; received head={head!r}")
         self.head = head
+        self.contrastive_dim = check_positive_int("contrastive_dim", contrastive_dim, minimum=0)
 
         self.widths = discriminator_widths(self.image_size, self.base_width)
         self.convs = [
@@ -86,6 +95,10 @@ class Discriminator(keras.layers.Layer):
             self.text_projection = self._sn(keras.layers.Dense(top // 2, name="text_projection"))
             self.joint = self._sn(keras.layers.Conv2D(top, 1, name="joint"))
             self.logit = self._sn(keras.layers.Dense(1, name="logit"))
+        if self.contrastive_dim:
+            # Not spectrally normalised: the embeddings are L2-normalised before use anyway.
+            self.contrastive_image = keras.layers.Dense(self.contrastive_dim, name="contrastive_image")
+            self.contrastive_text = keras.layers.Dense(self.contrastive_dim, name="contrastive_text")
 
     def _sn(self, layer):
         if not self.spectral_norm:
@@ -106,6 +119,9 @@ class Discriminator(keras.layers.Layer):
             self.text_projection.build((None, sentence_dim))
             self.joint.build((None, 4, 4, top + top // 2))
             self.logit.build((None, 16 * top))
+        if self.contrastive_dim:
+            self.contrastive_image.build((None, 16 * top))
+            self.contrastive_text.build((None, sentence_dim))
 
     def features(self, images, training=None):
         """Image trunk: [B, S, S, 3] -> 4x4 feature map [B, 4, 4, C]."""
@@ -131,6 +147,19 @@ class Discriminator(keras.layers.Layer):
             logits = ops.squeeze(self.logit(flat, training=training), -1)
         return ops.cast(logits, "float32")
 
+    def contrastive_embed(self, features, sentence):
+        """(4x4 features, sentence [B, D]) -> L2-normalised (image, text) embeddings, float32.
+
+        Their dot products score every image against every caption of a batch for the
+        contrastive loss (`tfcmgen.losses.contrastive_loss`). Needs `contrastive_dim > 0`.
+        """
+        if not self.contrastive_dim:
+            raise ValueError("contrastive_embed needs a Discriminator built with contrastive_dim > 0")
+        flat = ops.reshape(features, (-1, 16 * self.widths[-1]))
+        image = ops.cast(self.contrastive_image(flat), "float32")
+        text = ops.cast(self.contrastive_text(ops.cast(sentence, self.compute_dtype)), "float32")
+        return _normalize(image), _normalize(text)
+
     def call(self, inputs, training=None):
         images, sentence = inputs
         return self.head_logits(self.features(images, training), sentence, training)
@@ -146,6 +175,7 @@ class Discriminator(keras.layers.Layer):
                 "base_width": self.base_width,
                 "spectral_norm": self.spectral_norm,
                 "head": self.head,
+                "contrastive_dim": self.contrastive_dim,
             }
         )
         return config
