@@ -215,7 +215,7 @@ def main(argv=None):
         command += [a for a in (argv if argv is not None else sys.argv[1:])]
         command += ["--replicas", str(replicas), "--jit", jit, "--width", str(args.width)]
         done = subprocess.run(command, check=False, capture_output=True, text=True)
-        lines = [l for l in done.stdout.splitlines() if l.startswith("RESULT ")]
+        lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
         if done.returncode or not lines:
             runs.append({"replicas": replicas, "jit": jit == "on", "error": done.stderr[-2000:]})
             continue
