@@ -80,8 +80,9 @@ def main(argv=None) -> int:
     model_options = _parse_pairs(args.model_option)
     if model_options:
         _override_model_defaults(model_options)
-    config = TrainConfig(data="shapes", image_size=args.image_size, minutes=args.minutes,
-                         epochs=100_000, out=args.out, **overrides)
+    settings = {"data": "shapes", "image_size": args.image_size, "minutes": args.minutes,
+                "epochs": 100_000, "out": args.out}
+    config = TrainConfig(**{**settings, **overrides})
     if os.path.isdir(args.out) and not args.keep:
         shutil.rmtree(args.out)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}")

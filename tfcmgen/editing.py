@@ -43,8 +43,6 @@ EDIT_ATTRIBUTES = ("colour", "shape")
 SUPERVISIONS = ("paired", "unpaired")
 # Pairs in each epoch's sample grid.
 _SAMPLE_COUNT = 8
-# Images per forward pass when editing many.
-_EDIT_BATCH = 64
 
 
 @dataclasses.dataclass
@@ -479,18 +477,13 @@ def _to_uint8(images):
     return np.clip(np.rint((np.asarray(images, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
-def prepare_source_images(images, image_size: int) -> np.ndarray:
-    """uint8 images of any size as the editor takes them: RGB, centre square, `image_size`.
+def to_rgb_batch(images) -> np.ndarray:
+    """uint8 images of any size as a batch of RGB images, uncropped: uint8 [N, H, W, 3].
 
     Accepts one image `[H, W]`, `[H, W, C]` or a batch `[N, H, W]`, `[N, H, W, C]` with C = 1
-    (grey), 3 (RGB) or 4 (RGBA, composited over white as `read_image` does), resized like the
-    data pipeline (`center_square`).
-
-    Returns:
-        uint8 [N, image_size, image_size, 3].
+    (grey), 3 (RGB) or 4 (RGBA, composited over white as `read_image` does). NumPy only: the
+    SavedModel helper sends the result to the graph, which crops and resizes it.
     """
-    from tfcmgen.data.image_ops import center_square
-
     images = np.asarray(images)
     if images.dtype != np.uint8:
         raise ValueError(f"images must be uint8 RGB in [0, 255]; received dtype {images.dtype}")
@@ -510,33 +503,38 @@ def prepare_source_images(images, image_size: int) -> np.ndarray:
         alpha = images[..., 3:].astype(np.float32) / 255.0
         blended = images[..., :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
         images = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+    return images
+
+
+def prepare_source_images(images, image_size: int) -> np.ndarray:
+    """uint8 images of any size as the editor takes them: RGB, centre square, `image_size`.
+
+    Accepts what `to_rgb_batch` accepts, resized like the data pipeline (`center_square`: area
+    interpolation when shrinking, bicubic when enlarging). An edit SavedModel does the same in
+    its graph (`tfcmgen.export.source_images`).
+
+    Returns:
+        uint8 [N, image_size, image_size, 3].
+    """
+    from tfcmgen.data.image_ops import center_square
+
+    images = to_rgb_batch(images)
+    if not len(images):
+        return np.zeros((0, image_size, image_size, 3), np.uint8)
     return np.stack([center_square(image, image_size) for image in images])
 
 
-def _check_edit_model(generator) -> None:
-    task = getattr(generator, "task", getattr(generator.model, "task", "text2image"))
-    if task != "edit":
+def check_edit_model(generator) -> None:
+    """Raises ValueError unless `generator` (a loaded run or export) holds an edit model."""
+    if generator.task != "edit":
+        where = getattr(generator, "source", None) or getattr(generator, "path", "")
         raise ValueError(
-            f"the model at {generator.source!r} was trained for task {task!r}; editing an image "
+            f"the model at {where!r} was trained for task {generator.task!r}; editing an image "
             "needs an edit model (train one with `tfcmgen train --task edit`)"
         )
 
 
-def _edit_with(generator, images: np.ndarray, captions: list[str]) -> np.ndarray:
-    """Edits prepared uint8 `images[i]` towards `captions[i]`, in batches; returns uint8."""
-    model = generator.model
-    token_ids = generator.token_ids(list(captions))
-    parts = []
-    for start in range(0, len(images), _EDIT_BATCH):
-        edited = model.edit(_to_float(images[start : start + _EDIT_BATCH]),
-                            token_ids[start : start + _EDIT_BATCH], training=False)
-        parts.append(_to_uint8(edited))
-    if not parts:
-        return np.zeros((0, model.image_size, model.image_size, 3), np.uint8)
-    return np.concatenate(parts)
-
-
-def _broadcast(images: np.ndarray, captions: list[str]):
+def pair_captions(images: np.ndarray, captions: list[str]):
     """Pairs images with captions: equal counts, or one image for many captions, or the reverse."""
     n, m = len(images), len(captions)
     if n == m:
@@ -555,7 +553,7 @@ def edit_images(run_dir: str, images, captions, seed: int = 0) -> np.ndarray:
     """Edits `images` to match `captions` with the edit model in `run_dir`.
 
     Args:
-        run_dir: str. A run folder trained with `task="edit"`.
+        run_dir: str. A run folder trained with `task="edit"`, or a SavedModel export of one.
         images: uint8 image or batch (see `prepare_source_images`); resized to the model's size.
         captions: str or list of str. One per image, or one for all images, or many for one image.
         seed: int. Accepted for symmetry with text-to-image generation; the editor is
@@ -575,14 +573,14 @@ def edit_images(run_dir: str, images, captions, seed: int = 0) -> np.ndarray:
     config_path = RunFolder(run_dir).config_path
     size = TrainConfig.load(config_path).image_size if os.path.isfile(config_path) else None
     if size is not None:
-        images, captions = _broadcast(prepare_source_images(images, size), captions)
+        images, captions = pair_captions(prepare_source_images(images, size), captions)
     generator = load_generator(run_dir)
-    _check_edit_model(generator)
-    if size != generator.model.image_size:
-        images, captions = _broadcast(
-            prepare_source_images(images, generator.model.image_size), captions
+    check_edit_model(generator)
+    if size != generator.image_size:
+        images, captions = pair_captions(
+            prepare_source_images(images, generator.image_size), captions
         )
-    return _edit_with(generator, images, captions)
+    return generator.edit(images, captions)
 
 
 def edit_grid(generator, config: GenerateConfig) -> str:
@@ -591,7 +589,8 @@ def edit_grid(generator, config: GenerateConfig) -> str:
     The editor is deterministic: `num_per_caption` and `seed` do not change an edit.
 
     Args:
-        generator: the loaded run (`tfcmgen.generation.load_generator`), an edit model.
+        generator: the loaded run or SavedModel export (`tfcmgen.generation.load_generator`) of
+            an edit model.
         config: GenerateConfig with `image` set.
 
     Returns:
@@ -600,12 +599,12 @@ def edit_grid(generator, config: GenerateConfig) -> str:
     from tfcmgen.data import caption_grid
     from tfcmgen.data.image_ops import read_image
 
-    _check_edit_model(generator)
+    check_edit_model(generator)
     if config.image is None:
         raise ValueError("edit_grid needs a source image: config.image is None")
-    source = prepare_source_images(read_image(config.image), generator.model.image_size)
+    source = prepare_source_images(read_image(config.image), generator.image_size)
     captions = list(config.captions)
-    edited = _edit_with(generator, np.repeat(source, len(captions), axis=0), captions)
+    edited = generator.edit(source, captions)
     images = np.concatenate([source, edited])
     labels = [f"source: {os.path.basename(config.image)}"] + captions
     caption_grid(images, labels, config.out, cols=min(len(images), 5))

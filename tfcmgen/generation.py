@@ -21,6 +21,8 @@ from tfcmgen.runs import RunFolder, RunFolderError
 
 logger = logging.getLogger(__name__)
 
+# Images per forward pass when editing many.
+_EDIT_BATCH = 64
 # The model shipped inside the package, used when no --model is given.
 PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained", "shapes64")
 
@@ -28,8 +30,12 @@ PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretr
 class TextToImageGenerator:
     """A trained CrossModalGAN with its tokenizer: captions in, uint8 RGB images out.
 
+    It holds a trained TextImageEditor the same way (a run folder of task "edit"): then `edit`
+    works and `generate` refuses.
+
     Args:
-        model: CrossModalGAN. The trained model (its EMA generator draws the images).
+        model: CrossModalGAN or TextImageEditor. The trained model (a GAN's EMA generator draws
+            the images).
         tokenizer: CaptionTokenizer. The tokenizer with the model's vocabulary.
         source: str. Where the model came from (shown in messages).
     """
@@ -42,6 +48,10 @@ class TextToImageGenerator:
     @property
     def task(self) -> str:
         return getattr(self.model, "task", "text2image")
+
+    @property
+    def image_size(self) -> int:
+        return int(self.model.image_size)
 
     def token_ids(self, captions: list[str]) -> np.ndarray:
         import tensorflow as tf
@@ -68,6 +78,31 @@ class TextToImageGenerator:
         images = self.model.generate(np.repeat(ids, num_per_caption, axis=0), seed=seed)
         return to_uint8(np.asarray(images))
 
+    def edit(self, images, captions) -> np.ndarray:
+        """Edits uint8 `images` towards `captions` with an edit model: uint8 [N, S, S, 3].
+
+        Args:
+            images: uint8 image or batch of any size, grey, RGB or RGBA (converted by
+                `tfcmgen.editing.prepare_source_images`).
+            captions: list of str. One per image, one for all images, or many for one image.
+        """
+        from tfcmgen.editing import check_edit_model, pair_captions, prepare_source_images
+        from tfcmgen.export.runtime_inputs import check_captions
+
+        check_edit_model(self)
+        images, captions = pair_captions(
+            prepare_source_images(images, self.image_size), check_captions(captions)
+        )
+        if not len(images):
+            return np.zeros((0, self.image_size, self.image_size, 3), np.uint8)
+        token_ids = self.token_ids(captions)
+        parts = []
+        for start in range(0, len(images), _EDIT_BATCH):
+            batch = np.asarray(images[start : start + _EDIT_BATCH], np.float32) / 127.5 - 1.0
+            edited = self.model.edit(batch, token_ids[start : start + _EDIT_BATCH], training=False)
+            parts.append(to_uint8(np.asarray(edited)))
+        return np.concatenate(parts)
+
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
     """Maps float images in [-1, 1] to uint8 [0, 255]."""
@@ -77,7 +112,8 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
 def load_generator(path: str | None = None):
     """Loads a run folder, an export folder, or the bundled pretrained model when `path` is None.
 
-    Every returned object has `generate(captions, num_per_caption, seed) -> uint8 images`.
+    Every returned object has `task`, `image_size`, `generate(captions, num_per_caption, seed)`
+    and `edit(images, captions)`, both giving uint8 images; each refuses a model of the other task.
     """
     if path is not None and os.path.isfile(os.path.join(path, "tfcmgen_export.json")):
         from tfcmgen.export import load_savedmodel
@@ -85,9 +121,8 @@ def load_generator(path: str | None = None):
         return load_savedmodel(path)
     import keras
 
-    from tfcmgen.text import CaptionTokenizer, Vocabulary
-
     import tfcmgen.models  # noqa: F401  (registers the model classes for deserialisation)
+    from tfcmgen.text import CaptionTokenizer, Vocabulary
 
     run = RunFolder(path or PRETRAINED_DIR)
     if path is None and not os.path.isfile(run.model_path):

@@ -1,4 +1,4 @@
-"""ONNX export with tf2onnx: token ids (+ noise) in, float images in [-1, 1] out.
+"""ONNX export with tf2onnx: token ids + noise (edit models: + source images) in, float images out.
 
 String ops do not convert to ONNX, so the `.onnx` model starts at token ids; beside it are
 `vocab.txt` and `tokenizer.json` (the settings `PurePythonTokenizer` needs), and the marker
@@ -76,8 +76,10 @@ def write_onnx(model, vocabulary, folder: str, opset: int = MIN_OPSET,
                source: str = "") -> ExportMetadata:
     """Writes `generator.onnx`, `vocab.txt`, `tokenizer.json` and the marker into `folder`.
 
+    The model's inputs and `tokenizer.json`'s notes on them come from `EXPORT_TASKS[task]`.
+
     Args:
-        model: a tfcmgen model (CrossModalGAN), called at least once.
+        model: a tfcmgen model (CrossModalGAN or TextImageEditor), called at least once.
         vocabulary: Vocabulary, token list or vocabulary file of the model.
         folder: str. Existing empty folder.
         opset: int. ONNX opset, 17 or newer. Defaults to 17.
@@ -122,10 +124,8 @@ def write_onnx(model, vocabulary, folder: str, opset: int = MIN_OPSET,
             "U+200B become spaces; NFKC_Casefold; every character that is not a letter, mark "
             "or number separates words"
         ),
-        "noise": (
-            "float32 [batch, noise_dim]; tf.random.stateless_normal([batch, noise_dim], "
-            "seed=[seed, 0]) reproduces the SavedModel (tfcmgen.export.philox_noise)"
-        ),
+        # How to make the other inputs ("noise" of text2image, "source_images" of edit models).
+        **EXPORT_TASKS[task].onnx_notes,
         "onnx_inputs": {spec.name: _spec_json(spec) for spec in function.input_signature},
         "onnx_outputs": {"images": "float32 [batch, image_size, image_size, 3] in [-1, 1]"},
     }
@@ -152,7 +152,7 @@ def export_onnx(model, vocabulary, out: str, *, opset: int = MIN_OPSET, overwrit
     """Exports `model` to the folder `out` as ONNX (written elsewhere, then renamed into place).
 
     Args:
-        model: a tfcmgen model (CrossModalGAN), called at least once.
+        model: a tfcmgen model (CrossModalGAN or TextImageEditor), called at least once.
         vocabulary: Vocabulary, token list or vocabulary file of the model.
         out: str. The folder to create.
         opset: int. ONNX opset, 17 or newer. Defaults to 17.

@@ -1,9 +1,11 @@
-"""Running a tfcmgen ONNX export with onnxruntime: captions in, uint8 images out, no TensorFlow.
+"""Running a tfcmgen ONNX export with onnxruntime and without TensorFlow: uint8 images out.
 
 This module and everything it imports must not import TensorFlow (tested): it is the deployment
 path for machines without it. Captions are tokenized by `PurePythonTokenizer` (the same ids as the
 in-graph tokenizer) and the noise for a seed is drawn by `philox_noise.stateless_normal` (the same
-values as `tf.random.stateless_normal`), so a seed gives the SavedModel's images.
+values as `tf.random.stateless_normal`), so a seed gives the SavedModel's images. Source images of
+an edit export are cropped and resized by `tfcmgen.editing.prepare_source_images` (OpenCV), whose
+result the SavedModel's in-graph resize reproduces.
 
 Example:
 
@@ -25,10 +27,15 @@ from tfcmgen.export.runtime_inputs import (
     check_noise,
     check_num_per_caption,
     check_seed,
+    check_source_images,
+    check_task,
     check_token_ids,
     warn_unknown_only,
 )
 from tfcmgen.text.pure_tokenizer import PurePythonTokenizer
+
+# task -> the inputs of its ONNX model (see `export_tasks.EXPORT_TASKS`), sorted.
+ONNX_INPUTS = {"text2image": ["noise", "token_ids"], "edit": ["source_images", "token_ids"]}
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
@@ -40,7 +47,9 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
 class OnnxGenerator:
     """A tfcmgen ONNX export run by onnxruntime.
 
-    Same `generate` as `tfcmgen.generation.TextToImageGenerator`; `run` gives the raw float output.
+    Same `generate` and `edit` as `tfcmgen.generation.TextToImageGenerator`, each for exports of
+    its task (`generate`: text2image, `edit`: edit); `run` gives a text2image model's raw float
+    output.
 
     Args:
         path: str. An export folder from `tfcmgen export` (the root or its `onnx/`), or its
@@ -64,10 +73,11 @@ class OnnxGenerator:
         self.path = path
         self.metadata = ExportMetadata.load(path)
         self.model_path = self.metadata.path_of(path, "onnx")
-        if self.metadata.task != "text2image":
+        if self.metadata.task not in ONNX_INPUTS:
+            known = ", ".join(repr(task) for task in ONNX_INPUTS)
             raise ExportError(
                 f"the export at {path!r} was made for task {self.metadata.task!r}; OnnxGenerator "
-                "runs text2image models"
+                f"runs exports of tasks {known}"
             )
         options = onnxruntime.SessionOptions()
         if threads is not None:
@@ -79,10 +89,11 @@ class OnnxGenerator:
         except Exception as error:  # onnxruntime raises its own exception types
             raise ExportError(f"cannot load {self.model_path!r}: {error}") from error
         names = [node.name for node in self.session.get_inputs()]
-        if sorted(names) != ["noise", "token_ids"]:
+        expected = ONNX_INPUTS[self.task]
+        if sorted(names) != expected:
             raise ExportError(
-                f"{self.model_path!r} takes inputs {names}; a tfcmgen text2image export takes "
-                "token_ids and noise"
+                f"{self.model_path!r} takes inputs {names}; a tfcmgen {self.task} export takes "
+                f"{' and '.join(expected)}"
             )
         self.tokenizer = PurePythonTokenizer(
             self.metadata.vocabulary_path(path), max_length=self.metadata.max_length
@@ -106,10 +117,12 @@ class OnnxGenerator:
 
     def noise(self, batch: int, seed: int = 0) -> np.ndarray:
         """The noise `CrossModalGAN.generate` uses for `seed`: float32 [batch, noise_dim]."""
+        check_task(self.path, self.task, "text2image")
         return stateless_normal((batch, self.noise_dim), seed=(check_seed(seed), 0))
 
     def run(self, token_ids, noise) -> np.ndarray:
         """Raw model output: float32 [B, S, S, 3] in [-1, 1] for token ids and noise."""
+        check_task(self.path, self.task, "text2image")
         ids = check_token_ids(token_ids, self.max_length, self.metadata.vocabulary_size)
         noise = check_noise(noise, len(ids), self.noise_dim)
         if not len(ids):
@@ -125,6 +138,7 @@ class OnnxGenerator:
 
         The same seed gives the same images as the SavedModel and `CrossModalGAN.generate`.
         """
+        check_task(self.path, self.task, "text2image")
         captions = check_captions(captions)
         num_per_caption = check_num_per_caption(num_per_caption)
         seed = check_seed(seed)
@@ -132,3 +146,31 @@ class OnnxGenerator:
         ids = self.tokenizer.encode(captions)
         warn_unknown_only(captions, ids)
         return self.generate_from_tokens(ids, self.noise(len(ids), seed))
+
+    def edit_from_tokens(self, images, token_ids) -> np.ndarray:
+        """uint8 edits of float images [B, S, S, 3] in [-1, 1] towards token ids [B, max_length]."""
+        check_task(self.path, self.task, "edit")
+        ids = check_token_ids(token_ids, self.max_length, self.metadata.vocabulary_size)
+        images = check_source_images(images, len(ids), self.image_size)
+        if not len(ids):
+            return np.zeros((0, self.image_size, self.image_size, 3), np.uint8)
+        inputs = {"source_images": images, "token_ids": ids}
+        return to_uint8(self.session.run(["images"], inputs)[0])
+
+    def edit(self, images, captions) -> np.ndarray:
+        """Edits uint8 `images` towards `captions`: uint8 [N, S, S, 3].
+
+        Args:
+            images: uint8 `[H, W]`, `[H, W, C]` or `[N, H, W, C]` of any size, C = 1, 3 or 4;
+                converted by `tfcmgen.editing.prepare_source_images` (OpenCV, no TensorFlow).
+            captions: list of str. One per image, one for all images, or many for one image.
+        """
+        from tfcmgen.editing import pair_captions, prepare_source_images
+
+        check_task(self.path, self.task, "edit")
+        images, captions = pair_captions(
+            prepare_source_images(images, self.image_size), check_captions(captions)
+        )
+        ids = self.tokenizer.encode(captions)
+        warn_unknown_only(captions, ids)
+        return self.edit_from_tokens(np.asarray(images, np.float32) / 127.5 - 1.0, ids)

@@ -6,7 +6,8 @@ Layout of `--out OUT` (`--format all`; `savedmodel` or `onnx` write only their p
     OUT/vocab.txt                the vocabulary
     OUT/saved_model/             SavedModel for TF Serving (copy it to MODEL_BASE/1/), with its
                                  own vocab.txt and marker
-    OUT/onnx/generator.onnx      token ids + noise -> images, opset 17+
+    OUT/onnx/generator.onnx      token ids + noise (edit models: + source images) -> images,
+                                 opset 17+
     OUT/onnx/vocab.txt, tokenizer.json, tfcmgen_export.json
 
 Everything is written into a temporary folder beside OUT and renamed at the end, so a failed export
@@ -57,7 +58,7 @@ def export_formats(name: str) -> tuple:
 
 
 def export_run(config) -> list[str]:
-    """Exports the EMA generator of the run `config.model` as `config.format` into `config.out`.
+    """Exports the EMA generator (or the editor) of the run `config.model` into `config.out`.
 
     Args:
         config: ExportConfig. `model` (run folder; empty for the bundled pretrained model),

@@ -9,9 +9,24 @@ import logging
 
 import numpy as np
 
+from tfcmgen.export.export_metadata import ExportError
+
 logger = logging.getLogger("tfcmgen.export")
 
 MAX_SEED = 2**63 - 1
+
+# task -> the call of the runtime helpers that runs its exports (named in task mismatch errors).
+TASK_CALLS = {"text2image": "generate(captions)", "edit": "edit(images, captions)"}
+
+
+def check_task(path: str, task: str, wanted: str) -> None:
+    """Raises ExportError unless the export at `path`, made for `task`, is of task `wanted`."""
+    if task != wanted:
+        instead = f" (call {TASK_CALLS[task]} on it)" if task in TASK_CALLS else ""
+        raise ExportError(
+            f"the export at {path!r} was made for task {task!r}{instead}; "
+            f"{TASK_CALLS[wanted]} needs an export of task {wanted!r}"
+        )
 
 
 def check_captions(captions) -> list:
@@ -78,6 +93,24 @@ def check_token_ids(token_ids, max_length: int, vocabulary_size: int) -> np.ndar
             f"{ids.max()}"
         )
     return ids.astype(np.int32)
+
+
+def check_source_images(images, batch: int, image_size: int) -> np.ndarray:
+    """float32 [batch, S, S, 3] in [-1, 1] (S = image_size); raises ValueError otherwise."""
+    images = np.asarray(images)
+    expected = (batch, image_size, image_size, 3)
+    if images.dtype.kind != "f" or images.shape != expected:
+        raise ValueError(
+            f"images must be float [batch={batch}, {image_size}, {image_size}, 3] in [-1, 1] "
+            f"(uint8 / 127.5 - 1); received dtype {images.dtype} with shape {images.shape}"
+        )
+    if images.size and not (np.all(np.isfinite(images)) and -1.0 <= images.min()
+                            and images.max() <= 1.0):
+        raise ValueError(
+            f"images must be in [-1, 1] (uint8 / 127.5 - 1); received values from "
+            f"{images.min()} to {images.max()}"
+        )
+    return images.astype(np.float32)
 
 
 def check_noise(noise, batch: int, noise_dim: int) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Loading a tfcmgen SavedModel export back into Python: captions in, uint8 images out.
+"""Loading a tfcmgen SavedModel export back into Python: captions (and images) in, uint8 out.
 
 The serving graph tokenizes with a tensorflow-text op (`CaseFoldUTF8`), which is registered only
 once `tensorflow_text` is imported: `tf.saved_model.load` fails with "Op type not registered
@@ -8,6 +8,8 @@ Example:
 
 >>> generator = load_savedmodel("exports/demo")  # doctest: +SKIP
 >>> generator.generate(["a small red circle in the top left"], seed=0).shape  # doctest: +SKIP
+(1, 64, 64, 3)
+>>> load_savedmodel("exports/editor").edit(photo, ["a blue square"]).shape  # doctest: +SKIP
 (1, 64, 64, 3)
 """
 
@@ -21,6 +23,8 @@ from tfcmgen.export.runtime_inputs import (
     check_noise,
     check_num_per_caption,
     check_seed,
+    check_source_images,
+    check_task,
     check_token_ids,
     warn_unknown_only,
 )
@@ -30,8 +34,11 @@ from tfcmgen.text.pure_tokenizer import PurePythonTokenizer
 class SavedModelGenerator:
     """A tfcmgen SavedModel export loaded in this process.
 
-    Same `generate` as `tfcmgen.generation.TextToImageGenerator`, running the exported signatures:
-    `serving_default` for captions, `generate_from_tokens` for token ids and noise.
+    Same `generate` and `edit` as `tfcmgen.generation.TextToImageGenerator`, running the exported
+    signatures: for a text2image export `serving_default` for captions, `generate_from_tokens` for
+    token ids and noise; for an edit export `edit` for uint8 images and captions,
+    `edit_from_tokens` for float images and token ids. Each method refuses an export of the other
+    task, saying which task it was made for.
 
     Args:
         path: str. An export folder from `tfcmgen export` (the root or its `saved_model/`).
@@ -44,11 +51,11 @@ class SavedModelGenerator:
     """
 
     def __init__(self, path: str):
+        import tensorflow as tf
+
         # Registers CaseFoldUTF8 and the other tensorflow-text ops; without it loading fails
         # with "Op type not registered 'CaseFoldUTF8'".
         import tensorflow_text  # noqa: F401
-
-        import tensorflow as tf
 
         self.path = path
         self.metadata = ExportMetadata.load(path)
@@ -84,13 +91,6 @@ class SavedModelGenerator:
     def noise_dim(self):
         return self.metadata.noise_dim
 
-    def _check_text_to_image(self):
-        if self.task != "text2image":
-            raise ValueError(
-                f"the export at {self.path!r} was made for task {self.task!r}; text-only "
-                "generation needs a text2image model"
-            )
-
     def _empty(self) -> np.ndarray:
         return np.zeros((0, self.image_size, self.image_size, 3), np.uint8)
 
@@ -99,7 +99,7 @@ class SavedModelGenerator:
 
         The same seed gives the same images as `CrossModalGAN.generate(token_ids, seed)`.
         """
-        self._check_text_to_image()
+        check_task(self.path, self.task, "text2image")
         captions = check_captions(captions)
         num_per_caption = check_num_per_caption(num_per_caption)
         seed = check_seed(seed)
@@ -115,13 +115,47 @@ class SavedModelGenerator:
 
     def generate_from_tokens(self, token_ids, noise) -> np.ndarray:
         """uint8 images for token ids int [B, max_length] and noise float [B, noise_dim]."""
-        self._check_text_to_image()
+        check_task(self.path, self.task, "text2image")
         ids = check_token_ids(token_ids, self.max_length, self.metadata.vocabulary_size)
         noise = check_noise(noise, len(ids), self.noise_dim)
         if not len(ids):
             return self._empty()
         outputs = self.signatures["generate_from_tokens"](
             token_ids=self._tf.constant(ids), noise=self._tf.constant(noise)
+        )
+        return outputs["images"].numpy()
+
+    def edit(self, images, captions) -> np.ndarray:
+        """Edits uint8 `images` towards `captions`: uint8 [N, S, S, 3], by the `edit` signature.
+
+        Args:
+            images: uint8 `[H, W]`, `[H, W, C]` or `[N, H, W, C]` of any size, C = 1, 3 or 4.
+                Grey and RGBA become RGB here (`tfcmgen.editing.to_rgb_batch`); the graph crops
+                and resizes them as `tfcmgen.editing.prepare_source_images` does.
+            captions: list of str. One per image, one for all images, or many for one image.
+        """
+        from tfcmgen.editing import pair_captions, to_rgb_batch
+
+        check_task(self.path, self.task, "edit")
+        images, captions = pair_captions(to_rgb_batch(images), check_captions(captions))
+        if not len(images):
+            return self._empty()
+        warn_unknown_only(captions, self.tokenizer.encode(captions))
+        tf = self._tf
+        outputs = self.signatures["edit"](
+            images=tf.constant(images, tf.uint8), captions=tf.constant(captions, tf.string)
+        )
+        return outputs["images"].numpy()
+
+    def edit_from_tokens(self, images, token_ids) -> np.ndarray:
+        """uint8 edits of float images [B, S, S, 3] in [-1, 1] towards token ids [B, max_length]."""
+        check_task(self.path, self.task, "edit")
+        ids = check_token_ids(token_ids, self.max_length, self.metadata.vocabulary_size)
+        images = check_source_images(images, len(ids), self.image_size)
+        if not len(ids):
+            return self._empty()
+        outputs = self.signatures["edit_from_tokens"](
+            images=self._tf.constant(images), token_ids=self._tf.constant(ids)
         )
         return outputs["images"].numpy()
 

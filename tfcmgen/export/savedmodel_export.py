@@ -3,11 +3,13 @@
 The SavedModel holds the signatures of the model's task (see `export_tasks`): for a text-to-image
 model `serving_default` (captions tf.string [batch], optional seed int64 -> images uint8
 [batch, H, W, 3], tokenized in the graph by `CaptionTokenizer`) and `generate_from_tokens`
-(token_ids int32 [batch, max_length] + noise float32 [batch, noise_dim] -> images). Beside it:
-`vocab.txt` and `tfcmgen_export.json`.
+(token_ids int32 [batch, max_length] + noise float32 [batch, noise_dim] -> images); for an edit
+model `edit`, also `serving_default` (images uint8 [batch, height, width, 3] of any size + captions
+tf.string [batch] -> images uint8 [batch, S, S, 3]) and `edit_from_tokens` (images float32
+[batch, S, S, 3] in [-1, 1] + token_ids). Beside it: `vocab.txt` and `tfcmgen_export.json`.
 
-Only the variables the signatures read are saved (text encoder and EMA generator side), not the
-discriminator, the live generator or optimizer slots.
+Only the variables the signatures read are saved (text encoder and EMA generator side; the
+editor's own layers), not the discriminator, the live generator or optimizer slots.
 
 Example:
 
@@ -44,7 +46,7 @@ def write_savedmodel(model, vocabulary, folder: str, source: str = "") -> Export
     """Writes the SavedModel, `vocab.txt` and the marker into the existing empty `folder`.
 
     Args:
-        model: a tfcmgen model (CrossModalGAN), called at least once.
+        model: a tfcmgen model (CrossModalGAN or TextImageEditor), called at least once.
         vocabulary: Vocabulary, token list or vocabulary file of the model.
         folder: str. Existing empty folder.
         source: str. Where the model came from (recorded in the marker).
@@ -97,7 +99,7 @@ def export_savedmodel(model, vocabulary, out: str, *, overwrite: bool = False,
     """Exports `model` as a SavedModel folder `out` (written elsewhere, then renamed into place).
 
     Args:
-        model: a tfcmgen model (CrossModalGAN), called at least once.
+        model: a tfcmgen model (CrossModalGAN or TextImageEditor), called at least once.
         vocabulary: Vocabulary, token list or vocabulary file of the model.
         out: str. The folder to create.
         overwrite: bool. Replace an existing export at `out`. Defaults to False.
