@@ -100,3 +100,13 @@ def test_contrastive_loss_rewards_each_image_picking_its_own_caption():
     matched = losses.contrastive_loss(eye, eye, temperature=0.1).numpy()
     swapped = losses.contrastive_loss(eye, eye[[1, 0, 3, 2]], temperature=0.1).numpy()
     assert matched.max() < 1e-3 and swapped.min() > 5.0
+
+
+def test_contrastive_loss_of_a_slice_against_the_whole_batch_is_that_slice_of_the_full_loss():
+    """What a replica computes from all-gathered embeddings: its rows of the one-device loss."""
+    rng = np.random.default_rng(1)
+    image, text = rng.normal(size=(2, 6, 4)).astype("float32")
+    full = losses.contrastive_loss(image, text, temperature=0.2).numpy()
+    part = losses.contrastive_loss(image[2:4], text[2:4], temperature=0.2, all_images=image,
+                                   all_texts=text, offset=2).numpy()
+    np.testing.assert_allclose(part, full[2:4], rtol=1e-6)

@@ -113,14 +113,19 @@ def get(name: str):
     return LOSSES[name]
 
 
-def contrastive_loss(image_embeddings, text_embeddings, temperature=0.1) -> tf.Tensor:
+def contrastive_loss(image_embeddings, text_embeddings, temperature=0.1, all_images=None,
+                     all_texts=None, offset=0) -> tf.Tensor:
     """Symmetric image-text InfoNCE loss per example (shape `[B]`).
 
-    Row i of each input is one image and its own caption, L2-normalised. Every image is scored
-    against every caption of the batch (`cos / temperature`); example i's loss is the mean of the
-    cross-entropies of picking caption i for image i and image i for caption i. The other captions
-    of the batch are the negatives, so under `tf.distribute` they are those of the replica's own
-    batch.
+    Row i of `image_embeddings` and `text_embeddings` is one image and its own caption,
+    L2-normalised. Every image is scored against every caption of the batch (`cos / temperature`);
+    example i's loss is the mean of the cross-entropies of picking caption i for image i and image
+    i for caption i; the batch's other captions (images) are the negatives.
+
+    Under `tf.distribute`, pass the embeddings of the whole global batch as `all_images` /
+    `all_texts` (`ReplicaContext.all_gather`, whose gradient reaches the other replicas) and this
+    replica's first index in it as `offset`: the negatives are then the global batch's, and N
+    replicas compute the loss of one device.
 
     Reference: Zhang et al. 2021, "Cross-Modal Contrastive Learning for Text-to-Image Generation"
     (XMC-GAN), image-sentence term; Oord et al. 2018 (InfoNCE).
@@ -134,8 +139,12 @@ def contrastive_loss(image_embeddings, text_embeddings, temperature=0.1) -> tf.T
     """
     image_embeddings = tf.convert_to_tensor(image_embeddings, tf.float32)
     text_embeddings = tf.convert_to_tensor(text_embeddings, tf.float32)
-    logits = tf.matmul(image_embeddings, text_embeddings, transpose_b=True) / temperature
-    labels = tf.range(tf.shape(logits)[0])
-    image_to_text = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
-    text_to_image = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, tf.transpose(logits))
-    return 0.5 * (image_to_text + text_to_image)
+    all_images = image_embeddings if all_images is None else all_images
+    all_texts = text_embeddings if all_texts is None else all_texts
+    labels = tf.range(tf.shape(image_embeddings)[0]) + offset
+    image_to_text = tf.matmul(image_embeddings, all_texts, transpose_b=True) / temperature
+    text_to_image = tf.matmul(text_embeddings, all_images, transpose_b=True) / temperature
+    return 0.5 * (
+        tf.nn.sparse_softmax_cross_entropy_with_logits(labels, image_to_text)
+        + tf.nn.sparse_softmax_cross_entropy_with_logits(labels, text_to_image)
+    )
