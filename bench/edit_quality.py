@@ -35,8 +35,12 @@ import time
 
 import numpy as np
 
+from tfcmgen.config import TASK_DEFAULTS
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_CLASSIFIER = os.path.join(HERE, "out", "attribute_classifier.keras")
+# The editor's training defaults, the ones `tfcmgen train --task edit` uses.
+EDIT_DEFAULTS = TASK_DEFAULTS["edit"]
 # Evaluation shapes come from a seed no training run uses.
 EVAL_SEED = 7919
 
@@ -117,11 +121,11 @@ def main(argv=None) -> int:
     parser.add_argument("--minutes", type=float, default=20.0)
     parser.add_argument("--out", default=os.path.join(HERE, "out", "edit64"))
     parser.add_argument("--image-size", type=int, default=64)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--g-learning-rate", type=float, default=1e-3)
-    parser.add_argument("--d-learning-rate", type=float, default=2e-3)
+    parser.add_argument("--batch-size", type=int, default=EDIT_DEFAULTS["batch_size"])
+    parser.add_argument("--g-learning-rate", type=float, default=EDIT_DEFAULTS["g_learning_rate"])
+    parser.add_argument("--d-learning-rate", type=float, default=EDIT_DEFAULTS["d_learning_rate"])
     parser.add_argument("--num-images", type=int, default=4000)
-    parser.add_argument("--base-width", type=int, default=32)
+    parser.add_argument("--base-width", type=int, default=EDIT_DEFAULTS["base_width"])
     parser.add_argument("--fusion", default="film")
     parser.add_argument("--supervision", choices=("paired", "unpaired"), default=None)
     parser.add_argument("--num-eval", type=int, default=500)

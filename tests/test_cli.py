@@ -29,6 +29,18 @@ def test_config_file_is_the_base_and_flags_override(capsys, tmp_path):
     assert printed["epochs"] == 7 and printed["batch_size"] == 32
 
 
+def test_edit_task_starts_from_its_own_defaults_and_flags_still_win(capsys, tmp_path):
+    from tfcmgen.config import TASK_DEFAULTS, TrainConfig
+
+    main(["train", "--task", "edit", "--out", str(tmp_path / "run"), "--dry-run"])
+    printed = json.loads(capsys.readouterr().out)
+    assert {key: printed[key] for key in TASK_DEFAULTS["edit"]} == TASK_DEFAULTS["edit"]
+    assert TASK_DEFAULTS["edit"]["batch_size"] != TrainConfig().batch_size
+    main(["train", "--task", "edit", "--batch-size", "8", "--out", str(tmp_path / "run"),
+          "--dry-run"])
+    assert json.loads(capsys.readouterr().out)["batch_size"] == 8
+
+
 @pytest.mark.parametrize(
     "argv, words",
     [

@@ -25,6 +25,7 @@ from tfcmgen.config import (
     PRECISIONS,
     STRATEGIES,
     SUPPORTED_IMAGE_SIZES,
+    TASK_DEFAULTS,
     TASKS,
     TEXT_POOLINGS,
     ConfigError,
@@ -92,7 +93,7 @@ def _train_config(args: argparse.Namespace, **defaults) -> TrainConfig:
 
 
 def _cmd_train(args) -> int:
-    config = _train_config(args)
+    config = _train_config(args, **TASK_DEFAULTS[args.task or "text2image"])
     if args.dry_run:
         print(config.to_json())
         return 0

@@ -28,6 +28,15 @@ STRATEGIES = ("default", "mirrored", "multiworker")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 FORMATS = (None, "csv", "jsonl", "cub")
 
+# Settings a task trains best with where they differ from TrainConfig's (text-to-image) defaults;
+# `tfcmgen train --task edit` starts from these, and flags still override them. The editor learns
+# from a reconstruction target, so it takes a smaller batch and larger learning rates than the GAN
+# (`bench/edit_quality.py` measures it with these).
+TASK_DEFAULTS = {
+    "text2image": {},
+    "edit": {"batch_size": 16, "g_learning_rate": 1e-3, "d_learning_rate": 2e-3, "base_width": 32},
+}
+
 
 class ConfigError(ValueError):
     """A configuration value is out of range or of the wrong kind; the message names the field."""
