@@ -47,13 +47,16 @@ def main(argv=None) -> int:
     p.add_argument("--run", default="runs/default64", help="run folder to train or reuse")
     p.add_argument("--minutes", type=float, default=15.0)
     p.add_argument("--base-width", type=int, default=16)
+    p.add_argument("--replicas", type=int, default=1,
+                   help="logical devices to mirror over (2 is faster on a 2-core CPU)")
     p.add_argument("--skip-train", action="store_true", help="reuse an existing --run")
     args = p.parse_args(argv)
     tfcmgen = [sys.executable, "-m", "tfcmgen.cli"]
     if not args.skip_train:
         subprocess.run(tfcmgen + ["train", "--data", "shapes", "--image-size", "64",
                                   "--minutes", str(args.minutes), "--epochs", "100000",
-                                  "--base-width", str(args.base_width), "--out", args.run],
+                                  "--base-width", str(args.base_width),
+                                  "--replicas", str(args.replicas), "--out", args.run],
                        check=True)
     slim_copy(args.run, PACKAGE_COPY)
     subprocess.run(tfcmgen + ["export", "--model", args.run, "--format", "all", "--out",

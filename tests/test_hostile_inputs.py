@@ -311,11 +311,11 @@ def test_empty_export_vocabulary_is_named(damaged_export):
         OnnxGenerator(str(damaged_export / "onnx"))
 
 
-@pytest.mark.xfail(strict=True, reason="export loaders do not compare the vocabulary with the "
-                   "export's vocabulary_size: a truncated vocab.txt silently maps words to [UNK]")
-def test_truncated_export_vocabulary_is_refused(damaged_export):
-    from tfcmgen.export import OnnxGenerator
+@pytest.mark.parametrize("part", ["onnx", "saved_model"])
+def test_truncated_export_vocabulary_is_refused(damaged_export, part):
+    from tfcmgen.export import ExportError, OnnxGenerator, load_savedmodel
 
-    _truncate(damaged_export / "onnx" / "vocab.txt", 0.5)
-    with pytest.raises(ValueError, match="vocab.txt"):
-        OnnxGenerator(str(damaged_export / "onnx"))
+    _truncate(damaged_export / part / "vocab.txt", 0.5)
+    load = OnnxGenerator if part == "onnx" else load_savedmodel
+    with pytest.raises(ExportError, match=r"vocab.txt has \d+ tokens but the export was made"):
+        load(str(damaged_export / part))

@@ -104,6 +104,22 @@ class ExportMetadata:
     def vocabulary_path(self, folder: str) -> str:
         return os.path.join(folder, self.vocabulary)
 
+    def tokenizer(self, folder: str):
+        """The export's `PurePythonTokenizer`; raises ExportError if its vocabulary is not the
+        one the model was exported with (a truncated or swapped vocab.txt would otherwise map
+        words to [UNK] without a word)."""
+        from tfcmgen.text.pure_tokenizer import PurePythonTokenizer
+
+        path = self.vocabulary_path(folder)
+        tokenizer = PurePythonTokenizer(path, max_length=self.max_length)
+        if tokenizer.vocabulary_size != self.vocabulary_size:
+            raise ExportError(
+                f"{path} has {tokenizer.vocabulary_size} tokens but the export was made with "
+                f"vocabulary_size={self.vocabulary_size}: the file is damaged or from another "
+                "model; re-export it"
+            )
+        return tokenizer
+
     @classmethod
     def load(cls, folder: str) -> ExportMetadata:
         """Reads the marker of the export in `folder`.

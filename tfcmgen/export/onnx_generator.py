@@ -32,7 +32,6 @@ from tfcmgen.export.runtime_inputs import (
     check_token_ids,
     warn_unknown_only,
 )
-from tfcmgen.text.pure_tokenizer import PurePythonTokenizer
 
 # task -> the inputs of its ONNX model (see `export_tasks.EXPORT_TASKS`), sorted.
 ONNX_INPUTS = {"text2image": ["noise", "token_ids"], "edit": ["source_images", "token_ids"]}
@@ -95,9 +94,7 @@ class OnnxGenerator:
                 f"{self.model_path!r} takes inputs {names}; a tfcmgen {self.task} export takes "
                 f"{' and '.join(expected)}"
             )
-        self.tokenizer = PurePythonTokenizer(
-            self.metadata.vocabulary_path(path), max_length=self.metadata.max_length
-        )
+        self.tokenizer = self.metadata.tokenizer(path)
 
     @property
     def task(self) -> str:

@@ -28,7 +28,6 @@ from tfcmgen.export.runtime_inputs import (
     check_token_ids,
     warn_unknown_only,
 )
-from tfcmgen.text.pure_tokenizer import PurePythonTokenizer
 
 
 class SavedModelGenerator:
@@ -70,9 +69,7 @@ class SavedModelGenerator:
         missing = sorted(set(self.metadata.signatures) - set(self.signatures))
         if missing:
             raise ExportError(f"the SavedModel in {self.model_path!r} lacks signatures {missing}")
-        self.tokenizer = PurePythonTokenizer(
-            self.metadata.vocabulary_path(path), max_length=self.metadata.max_length
-        )
+        self.tokenizer = self.metadata.tokenizer(path)
         self._tf = tf
 
     @property
