@@ -40,7 +40,6 @@ def _model_kwargs(args) -> dict:
         "noise_dim": 64,
         "generator_width": args.width,
         "discriminator_width": args.d_width or args.width,
-        "use_ca": True,
         "ma_gp_weight": args.ma_gp,
         "diff_augment": tuple(a for a in args.diff_augment.split(",") if a),
     }
