@@ -8,7 +8,7 @@ Steps (the exact commands are in saved_models/README.md):
 
 Usage:
 
-    python saved_models/make_default.py --minutes 15 --run runs/default64
+    python saved_models/make_default.py --minutes 15 --batch-size 32 --run runs/default64
     python saved_models/make_default.py --run runs/default64 --skip-train
 """
 
@@ -47,6 +47,7 @@ def main(argv=None) -> int:
     p.add_argument("--run", default="runs/default64", help="run folder to train or reuse")
     p.add_argument("--minutes", type=float, default=15.0)
     p.add_argument("--base-width", type=int, default=16)
+    p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--replicas", type=int, default=1,
                    help="logical devices to mirror over (2 is faster on a 2-core CPU)")
     p.add_argument("--skip-train", action="store_true", help="reuse an existing --run")
@@ -56,6 +57,7 @@ def main(argv=None) -> int:
         subprocess.run(tfcmgen + ["train", "--data", "shapes", "--image-size", "64",
                                   "--minutes", str(args.minutes), "--epochs", "100000",
                                   "--base-width", str(args.base_width),
+                                  "--batch-size", str(args.batch_size),
                                   "--replicas", str(args.replicas), "--out", args.run],
                        check=True)
     slim_copy(args.run, PACKAGE_COPY)
