@@ -17,10 +17,6 @@ def _leaky_relu(x):
     return ops.maximum(x, 0.2 * x)
 
 
-def _normalize(x):
-    return x / ops.sqrt(ops.sum(ops.square(x), axis=-1, keepdims=True) + 1e-12)
-
-
 def discriminator_widths(image_size: int, base_width: int) -> list[int]:
     """Channels after each stride-2 conv, from image_size/2 down to 4x4: w, 2w, 4w, 8w, 8w, ..."""
     widths = []
@@ -158,7 +154,7 @@ class Discriminator(keras.layers.Layer):
         flat = ops.reshape(features, (-1, 16 * self.widths[-1]))
         image = ops.cast(self.contrastive_image(flat), "float32")
         text = ops.cast(self.contrastive_text(ops.cast(sentence, self.compute_dtype)), "float32")
-        return _normalize(image), _normalize(text)
+        return ops.normalize(image, axis=-1), ops.normalize(text, axis=-1)
 
     def call(self, inputs, training=None):
         images, sentence = inputs
