@@ -30,6 +30,7 @@ def test_json_round_trip_keeps_every_field(tmp_path):
         ("minutes", 0.0, "minutes must be greater than 0"),
         ("minutes", float("nan"), "minutes must be greater than 0"),
         ("g_learning_rate", -1e-4, "g_learning_rate must be greater than 0"),
+        ("near_miss", 1.5, "near_miss must be at least 0.0 and at most 1.0"),
         ("replicas", 0, "replicas must be between 1"),
         ("seed", -1, "seed must be between 0"),
         ("epochs", 2.5, "epochs must be an integer"),

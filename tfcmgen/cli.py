@@ -68,6 +68,9 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--noise-dim", type=int, help=f"default {d.noise_dim}")
     p.add_argument("--g-learning-rate", type=float, help=f"default {d.g_learning_rate}")
     p.add_argument("--d-learning-rate", type=float, help=f"default {d.d_learning_rate}")
+    p.add_argument("--near-miss", type=float,
+                   help="share of mismatched captions differing in exactly one attribute "
+                   f"(datasets with attributes; default {d.near_miss})")
     p.add_argument("--strategy", choices=STRATEGIES, help="distribution (default: mirrored if "
                    "--replicas > 1); multiworker reads TF_CONFIG")
     p.add_argument("--replicas", type=int, help=f"devices to mirror over (default {d.replicas})")

@@ -141,6 +141,9 @@ class TrainConfig(_JsonConfig):
         noise_dim: int. Defaults to 64.
         base_width: int. Channel width multiplier of G and D. Defaults to 16.
         g_learning_rate, d_learning_rate: float. TTUR learning rates (Heusel et al. 2017).
+        near_miss: float in [0, 1]. Share of mismatched captions that differ from the image in
+            exactly one attribute (datasets with attributes, such as shapes; see
+            `make_dataset`). Defaults to 0.
         strategy: str. `"default"`, `"mirrored"` or `"multiworker"`. Defaults to `"default"`,
             which becomes `"mirrored"` when `replicas` > 1.
         replicas: int. Devices to mirror over (CPUs are split into logical devices). Defaults to 1.
@@ -177,6 +180,7 @@ class TrainConfig(_JsonConfig):
     base_width: int = 16
     g_learning_rate: float = 2e-4
     d_learning_rate: float = 4e-4
+    near_miss: float = 0.0
     strategy: str = "default"
     replicas: int = 1
     precision: str = "float32"
@@ -210,6 +214,7 @@ class TrainConfig(_JsonConfig):
         _check_int("base_width", self.base_width, 1, 1024)
         _check_float("g_learning_rate", self.g_learning_rate, 0.0, 1.0, low_open=True)
         _check_float("d_learning_rate", self.d_learning_rate, 0.0, 1.0, low_open=True)
+        _check_float("near_miss", self.near_miss, 0.0, 1.0)
         _check_choice("strategy", self.strategy, STRATEGIES)
         _check_int("replicas", self.replicas, 1, 4096)
         _check_choice("precision", self.precision, PRECISIONS)

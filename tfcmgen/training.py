@@ -297,7 +297,7 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> TrainResult:
 
     from tfcmgen.backup import TrainingBackup
     from tfcmgen.callbacks import SampleGrid, TensorBoardImages, TimeBudget
-    from tfcmgen.data import make_dataset
+    from tfcmgen.data import CAPTIONED_ATTRIBUTES, make_dataset
     from tfcmgen.text import CaptionTokenizer
 
     train_data, _ = load_training_data(config)
@@ -318,6 +318,8 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> TrainResult:
             # that name no position, so no augmentation makes a caption false.
             augment="auto",
             seed=config.seed,
+            mismatch_on=CAPTIONED_ATTRIBUTES if config.data == "shapes" else None,
+            near_miss=config.near_miss,
             # The same batches in the same order on every worker and in a resumed run.
             deterministic=True,
             drop_remainder=True,

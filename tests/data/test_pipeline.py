@@ -121,6 +121,102 @@ def test_mismatch_needs_different_attributes(tokenizer):
         make_dataset(data, tokenizer, image_size=8, batch_size=2, mismatch_on=["colour"])
 
 
+def grid_data(repeats=2, skip=()):
+    """Every colour x shape x size combination (minus `skip`), `repeats` images each, one
+    distinct caption per image that names all three attributes."""
+    attributes, captions = [], []
+    for colour in ("red", "green", "blue"):
+        for shape in ("circle", "square"):
+            for size in ("small", "large"):
+                if (colour, shape, size) in skip:
+                    continue
+                for r in range(repeats):
+                    attributes.append({"colour": colour, "shape": shape, "size": size})
+                    captions.append([f"a {size} {colour} {shape} number {len(captions)}"])
+    images = np.stack([np.full((8, 8, 3), i, np.uint8) for i in range(len(captions))])
+    return CaptionedImages(images, captions, attributes)
+
+
+def mismatch_pairs(data, tokenizer, batches_taken=12, **kwargs):
+    """(attributes of the image, attributes of its mismatched caption's image) over some batches."""
+    owner = {c[0]: i for i, c in enumerate(data.captions)}
+    ds = make_dataset(data, tokenizer, image_size=8, batch_size=len(data), include_captions=True,
+                      repeat=True, deterministic=True, **kwargs)
+    pairs = []
+    for batch in batches(ds.take(batches_taken)):
+        for caption, wrong in zip(decoded(batch), decoded(batch, "mismatched_caption")):
+            pairs.append((data.attributes[owner[caption]], data.attributes[owner[wrong]]))
+    return pairs
+
+
+def differing(a, b):
+    return sorted(k for k in a if a[k] != b[k])
+
+
+def test_near_misses_differ_in_exactly_one_attribute_each_attribute_in_turn(tokenizer):
+    data = grid_data()
+    pairs = mismatch_pairs(data, tokenizer, near_miss=1.0)
+    counts = {}
+    for mine, wrong in pairs:
+        (name,) = differing(mine, wrong)  # exactly one attribute differs
+        counts[name] = counts.get(name, 0) + 1
+    # The attribute to change is drawn uniformly: 24 images x 12 batches = 288 draws.
+    assert set(counts) == {"colour", "shape", "size"}
+    assert min(counts.values()) > 288 / 3 * 0.7, counts
+
+
+def test_near_miss_share_and_uniform_mismatches_without_it(tokenizer):
+    data = grid_data()
+    uniform = [len(differing(a, b)) for a, b in mismatch_pairs(data, tokenizer)]
+    # Uniform among the 22 images of other groups: 8 of 22 (0.36) differ in one attribute only.
+    assert 0.26 < np.mean([n == 1 for n in uniform]) < 0.46
+    assert min(uniform) >= 1
+    half = [len(differing(a, b)) for a, b in mismatch_pairs(data, tokenizer, near_miss=0.5)]
+    assert 0.58 < np.mean([n == 1 for n in half]) < 0.78  # 0.5 + 0.5 * 0.36 expected
+    assert min(half) >= 1
+
+
+def test_near_miss_falls_back_to_a_uniform_mismatch_where_there_is_none(tokenizer):
+    # The only green image: no image differs from it in colour or shape or size alone ... except
+    # the ones that share two of its attributes; drop those so it has no near miss at all.
+    skip = {("green", s, z) for s in ("circle", "square") for z in ("small", "large")} - \
+        {("green", "circle", "small")}
+    skip |= {("red", "circle", "small"), ("blue", "circle", "small")}
+    data = grid_data(skip=skip)
+    lonely = {"colour": "green", "shape": "circle", "size": "small"}
+    seen = [wrong for mine, wrong in mismatch_pairs(data, tokenizer, near_miss=1.0)
+            if mine == lonely]
+    assert seen and all(len(differing(lonely, wrong)) >= 2 for wrong in seen)
+
+
+def test_near_miss_uses_only_the_mismatch_on_attributes(tokenizer):
+    data = grid_data()
+    pairs = mismatch_pairs(data, tokenizer, near_miss=1.0, mismatch_on=["colour", "shape"])
+    for mine, wrong in pairs:
+        assert len(differing({k: mine[k] for k in ("colour", "shape")},
+                             {k: wrong[k] for k in ("colour", "shape")})) == 1
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.5, "half", True])
+def test_near_miss_must_be_a_share(shapes32, tokenizer, value):
+    with pytest.raises(ValueError, match="near_miss must be a float in \\[0, 1\\]"):
+        make_dataset(shapes32, tokenizer, image_size=32, batch_size=8, near_miss=value)
+
+
+def test_flip_swaps_left_right_in_the_mismatched_caption_too():
+    aug = Augmentation(flip_probability=1.0)
+    images = tf.zeros([2, 4, 4, 3], tf.uint8)
+    _, captions, others = aug(images, tf.constant(["a star at the left", "a dot"]), [0, 0],
+                              tf.constant(["a cross at the top left", "a square on the right"]))
+    assert captions.numpy().tolist() == [b"a star at the right", b"a dot"]
+    assert others.numpy().tolist() == [b"a cross at the top right", b"a square on the left"]
+    half = Augmentation(flip_probability=0.5)
+    many = tf.zeros([64, 4, 4, 3], tf.uint8)
+    _, captions, others = half(many, tf.fill([64], "left"), [3, 4], tf.fill([64], "left"))
+    np.testing.assert_array_equal(captions.numpy(), others.numpy())  # flipped together
+    assert 10 < (captions.numpy() == b"right").sum() < 54
+
+
 def centroid_position(image):
     """Which shapes position the bright pixels of an image in [-1, 1] are at."""
     ys, xs = np.nonzero(image.max(-1) > 0.3)

@@ -25,6 +25,7 @@ from tfcmgen.data.shapes import (
     ATTRIBUTE_NAMES,
     ATTRIBUTE_VALUES,
     BACKGROUNDS,
+    CAPTIONED_ATTRIBUTES,
     COLOURS,
     DEFAULT_HELD_OUT,
     MIRRORED_POSITIONS,
@@ -47,8 +48,8 @@ _LAZY = {
 }
 
 __all__ = sorted([
-    "ATTRIBUTE_NAMES", "ATTRIBUTE_VALUES", "BACKGROUNDS", "COLOURS", "DEFAULT_HELD_OUT",
-    "DEFAULT_MAX_PIXELS", "FORMATS", "MIRRORED_POSITIONS", "POSITIONS", "SHAPES", "SIZES",
+    "ATTRIBUTE_NAMES", "ATTRIBUTE_VALUES", "BACKGROUNDS", "CAPTIONED_ATTRIBUTES", "COLOURS",
+    "DEFAULT_HELD_OUT", "DEFAULT_MAX_PIXELS", "FORMATS", "MIRRORED_POSITIONS", "POSITIONS", "SHAPES", "SIZES",
     "SUPPORTED_EXTENSIONS", "CaptionedImages", "DatasetError", "DatasetWarning", "ImageError",
     "caption_for", "caption_grid", "center_square", "decode_image", "decode_images",
     "detect_format", "flip_horizontal", "image_header", "load_folder", "load_shapes",

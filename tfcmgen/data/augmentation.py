@@ -103,11 +103,13 @@ class Augmentation:
         """True when rotation or crop is on (changes that can falsify position captions)."""
         return self.max_rotation_degrees > 0.0 or self.min_crop_fraction < 1.0
 
-    def __call__(self, images: tf.Tensor, captions: tf.Tensor, seed) -> tuple[tf.Tensor, tf.Tensor]:
+    def __call__(self, images: tf.Tensor, captions: tf.Tensor, seed, other_captions=None):
         """Augments a batch: images `[B, H, W, C]` (uint8 or float), captions tf.string `[B]`, seed
-        int `[2]`.
+        int `[2]`. Returns `(images, captions)`.
 
-        Deterministic for a given seed (stateless random ops).
+        `other_captions` (tf.string `[B]`, e.g. the mismatched captions) are flipped with their
+        image too, so a mismatch stays the same mismatch; then `(images, captions,
+        other_captions)` is returned. Deterministic for a given seed (stateless random ops).
         """
         seed = tf.cast(seed, tf.int64)
         batch = tf.shape(images)[0]
@@ -115,8 +117,13 @@ class Augmentation:
             flip = tf.random.stateless_uniform([batch], seed=seed) < self.flip_probability
             images = _flip_where(images, flip)
             captions = tf.where(flip, swap_left_right_graph(captions), captions)
+            if other_captions is not None:
+                other_captions = tf.where(flip, swap_left_right_graph(other_captions),
+                                          other_captions)
         if self.moves_content:
             images = self._rotate_and_crop(images, captions, seed + tf.constant([0, 1], tf.int64))
+        if other_captions is not None:
+            return images, captions, other_captions
         return images, captions
 
     def _rotate_and_crop(self, images, captions, seed):

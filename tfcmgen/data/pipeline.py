@@ -95,6 +95,44 @@ def _mismatch_tables(data: CaptionedImages, mismatch_on: Sequence[str] | None):
     return order, starts[groups], counts[groups]
 
 
+def _near_miss_tables(data: CaptionedImages, mismatch_on: Sequence[str] | None):
+    """Tables for drawing, for image i and attribute a, an image equal to i in every attribute
+    of `mismatch_on` except a, and different in a ("near misses"); None without attributes.
+
+    For each attribute a the images are sorted by (all attributes but a, all attributes), so the
+    images agreeing with i on all but a form one span and i's own group a sub-span of it; a
+    uniform draw from the span with i's sub-span skipped is a uniform near miss. Returns int64
+    arrays [A, N]: `order`, and per image `span_start`, `span_size`, `own_start`, `own_size`.
+    """
+    if data.attributes is None:
+        return None
+    names = sorted({k for a in data.attributes for k in a}) if mismatch_on is None \
+        else list(mismatch_on)
+    keys = [tuple(a.get(k) for k in names) for a in data.attributes]
+    full_index: dict[tuple, int] = {}
+    full = np.array([full_index.setdefault(key, len(full_index)) for key in keys], np.int64)
+    tables = {name: [] for name in ("order", "span_start", "span_size", "own_start", "own_size")}
+    for position in range(len(names)):
+        rest_index: dict[tuple, int] = {}
+        rest = np.array([rest_index.setdefault(key[:position] + key[position + 1:],
+                                               len(rest_index)) for key in keys], np.int64)
+        order = np.lexsort((full, rest))  # by rest, then by full group
+        inverse = np.empty_like(order)
+        inverse[order] = np.arange(len(order))
+        span_size = np.bincount(rest)[rest]
+        own_size = np.bincount(full)[full]
+        span_start = np.concatenate([[0], np.cumsum(np.bincount(rest))[:-1]])[rest]
+        # The first sorted position of i's own group: its lowest position among equal groups.
+        first = np.full(len(full_index), len(order), np.int64)
+        np.minimum.at(first, full, inverse)
+        tables["order"].append(order)
+        tables["span_start"].append(span_start)
+        tables["span_size"].append(span_size)
+        tables["own_start"].append(first[full])
+        tables["own_size"].append(own_size)
+    return {name: np.stack(rows).astype(np.int64) for name, rows in tables.items()}
+
+
 def _resolve_augmentation(augment) -> Augmentation | None:
     if augment is None or isinstance(augment, Augmentation):
         return augment
@@ -116,6 +154,7 @@ def make_dataset(
     drop_remainder: bool = True,
     repeat: bool = False,
     mismatch_on: Sequence[str] | None = None,
+    near_miss: float = 0.0,
     include_captions: bool = False,
 ) -> tf.data.Dataset:
     """Builds the training (or evaluation) `tf.data.Dataset`.
@@ -143,6 +182,13 @@ def make_dataset(
         mismatch_on: sequence of attribute names or None. A mismatched caption comes from an image
             differing in at least one of these; None means all attributes. Ignored without
             attributes (then any other image). Defaults to None.
+        near_miss: float in [0, 1]. Share of mismatched captions drawn as near misses: from an
+            image that differs in exactly one attribute of `mismatch_on` (chosen uniformly) and
+            agrees on the others, e.g. "a red star" for "a red circle". Random mismatches mostly
+            differ in the attributes that are easiest to see, so the discriminator can ignore
+            the hard ones (shape); near misses make every attribute count. Where no image
+            differs in just the chosen attribute, the mismatch is drawn as usual. Needs
+            attributes; ignored without them. Defaults to 0 (uniform mismatches only).
         include_captions: bool. Also yield the chosen strings as "caption" and
             "mismatched_caption" (after augmentation), for inspection. Defaults to False.
     """
@@ -154,6 +200,9 @@ def make_dataset(
     for name, value in (("image_size", image_size), ("batch_size", batch_size)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name} must be an int >= 1; received {name}={value!r}")
+    if isinstance(near_miss, bool) or not isinstance(near_miss, (int, float, np.floating)) \
+            or not 0.0 <= near_miss <= 1.0:
+        raise ValueError(f"near_miss must be a float in [0, 1]; received near_miss={near_miss!r}")
     augmentation = _resolve_augmentation(augment)
     data = decode_images(data, image_size)
     n = len(data)
@@ -161,6 +210,7 @@ def make_dataset(
         raise DatasetError(f"{data.name} has {n} images, fewer than batch_size={batch_size}; "
                            "with drop_remainder=True it would yield no batch")
     order, group_start, group_size = _mismatch_tables(data, mismatch_on)
+    near = _near_miss_tables(data, mismatch_on) if near_miss > 0.0 else None
 
     counts = np.array([len(c) for c in data.captions], np.int64)
     caption_start = np.concatenate([[0], np.cumsum(counts)[:-1]])
@@ -173,15 +223,34 @@ def make_dataset(
         "group_start": tf.constant(group_start, tf.int64),
         "group_size": tf.constant(group_size, tf.int64),
     }
+    if near is not None:
+        tables.update({f"near_{name}": tf.constant(value) for name, value in near.items()})
+        near_attributes = near["order"].shape[0]
 
     def pick_caption(indices, uniform):
         count = tf.gather(tables["caption_count"], indices)
         k = tf.minimum(tf.cast(uniform * tf.cast(count, tf.float32), tf.int64), count - 1)
         return tf.gather(tables["captions"], tf.gather(tables["caption_start"], indices) + k)
 
+    def near_misses(indices, attribute_draw, draw, fallback):
+        """One near miss per image (see `_near_miss_tables`), `fallback` where there is none."""
+        attribute = tf.minimum(tf.cast(attribute_draw * near_attributes, tf.int64),
+                               near_attributes - 1)
+        at = tf.stack([attribute, indices], axis=1)
+        span_start, span_size, own_start, own_size = (
+            tf.gather_nd(tables[f"near_{name}"], at)
+            for name in ("span_start", "span_size", "own_start", "own_size"))
+        available = span_size - own_size
+        k = tf.minimum(tf.cast(draw * tf.cast(available, tf.float32), tf.int64),
+                       tf.maximum(available - 1, 0))
+        position = span_start + tf.where(k >= own_start - span_start, k + own_size, k)
+        position = tf.minimum(position, n - 1)  # in range even where there is no near miss
+        picked = tf.gather_nd(tables["near_order"], tf.stack([attribute, position], axis=1))
+        return tf.where(available > 0, picked, fallback)
+
     def build_batch(indices, batch_seed):
         seed_pair = tf.stack([batch_seed, tf.constant(seed, tf.int64)])
-        draws = tf.random.stateless_uniform([3, tf.shape(indices)[0]], seed=seed_pair)
+        draws = tf.random.stateless_uniform([6, tf.shape(indices)[0]], seed=seed_pair)
         captions = pick_caption(indices, draws[0])
         # Uniform among images of other groups: skip over this image's own group span.
         size = tf.gather(tables["group_size"], indices)
@@ -189,13 +258,17 @@ def make_dataset(
         available = n - size
         k = tf.minimum(tf.cast(draws[1] * tf.cast(available, tf.float32), tf.int64), available - 1)
         others = tf.gather(tables["order"], tf.where(k >= start, k + size, k))
+        if near is not None:
+            others = tf.where(draws[3] < near_miss, near_misses(indices, draws[4], draws[5], others),
+                              others)
         mismatched = pick_caption(others, draws[2])
 
         # Augmented as uint8: a quarter of the memory traffic of float32.
         images = tf.gather(tables["images"], indices)
         if augmentation is not None:
-            images, captions = augmentation(images, captions,
-                                            seed_pair + tf.constant([0, 1], tf.int64))
+            # The mismatched caption flips with the image: a near miss stays a near miss.
+            images, captions, mismatched = augmentation(
+                images, captions, seed_pair + tf.constant([0, 1], tf.int64), mismatched)
         batch_shape = [batch_size if drop_remainder else None]
         batch = {
             "image": tf.ensure_shape(tf.cast(images, tf.float32) / 127.5 - 1.0,

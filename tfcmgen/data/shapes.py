@@ -71,6 +71,9 @@ ATTRIBUTE_VALUES = {
     "background": BACKGROUNDS,
 }
 ATTRIBUTE_NAMES = tuple(ATTRIBUTE_VALUES)
+# The attributes every caption names (the background only sometimes): an image that differs only
+# in its background can carry a caption that is true of this one, so it is no mismatch.
+CAPTIONED_ATTRIBUTES = ("colour", "shape", "size", "position")
 
 # What a horizontal flip does to a position (used to check flipped captions against images).
 MIRRORED_POSITIONS = {
