@@ -110,3 +110,28 @@ def test_contrastive_loss_of_a_slice_against_the_whole_batch_is_that_slice_of_th
     part = losses.contrastive_loss(image[2:4], text[2:4], temperature=0.2, all_images=image,
                                    all_texts=text, offset=2).numpy()
     np.testing.assert_allclose(part, full[2:4], rtol=1e-6)
+
+
+def test_diversity_loss_is_the_capped_distance_ratio():
+    rng = np.random.default_rng(0)
+    a, b = rng.uniform(-1, 1, (2, 3, 4, 4, 3)).astype("float32") * 0.1
+    z, w = rng.normal(size=(2, 3, 8)).astype("float32")
+    ratio = np.abs(a - b).reshape(3, -1).mean(1) / np.abs(z - w).mean(1)
+    np.testing.assert_allclose(losses.diversity_loss(a, b, z, w, cap=10.0).numpy(), -ratio,
+                               rtol=1e-5)
+    capped = losses.diversity_loss(a, b, z, w, cap=0.01).numpy()
+    np.testing.assert_allclose(capped, -np.minimum(ratio, 0.01), rtol=1e-5)
+
+
+def test_diversity_loss_pushes_images_apart_below_the_cap_only():
+    a = tf.Variable(np.zeros((2, 4, 4, 3), "float32"))
+    b = np.full((2, 4, 4, 3), 0.05, "float32")
+    z, w = np.zeros((2, 8), "float32"), np.ones((2, 8), "float32")
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(losses.diversity_loss(a, tf.stop_gradient(b), z, w, cap=0.2))
+    # Lowering `a` moves it away from b (the loss falls): the gradient is positive everywhere.
+    assert np.all(tape.gradient(loss, a).numpy() > 0)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(losses.diversity_loss(a, b + 1.0, z, w, cap=0.2))
+    assert np.all(tape.gradient(loss, a).numpy() == 0)  # past the cap: no reward for more
+    assert losses.diversity_loss(a.numpy().astype("float16"), b, z, w).dtype == tf.float32

@@ -148,3 +148,39 @@ def contrastive_loss(image_embeddings, text_embeddings, temperature=0.1, all_ima
         tf.nn.sparse_softmax_cross_entropy_with_logits(labels, image_to_text)
         + tf.nn.sparse_softmax_cross_entropy_with_logits(labels, text_to_image)
     )
+
+
+def diversity_loss(images, other_images, noise, other_noise, cap=0.2) -> tf.Tensor:
+    """Diversity-sensitive generator loss per example (shape `[B]`): `-min(ratio, cap)`.
+
+    Row i of `images` and `other_images` are two images generated for the same caption from the
+    noise vectors `noise[i]` and `other_noise[i]`; `ratio = mean|image - other| / mean|noise -
+    other noise|`. Minimising the loss pulls apart the images of different noise, so a
+    conditional generator cannot ignore its noise (mode collapse); the cap stops the reward once
+    the images differ as much as real images sharing a caption do (on the shapes data, mean L1
+    0.22 on the [-1, 1] scale for a mean noise distance of 1.13). Either side may be a constant
+    (`tf.stop_gradient`): the gradient through the other side alone still pushes apart.
+
+    References: Yang et al. 2019, "Diversity-Sensitive Conditional Generative Adversarial
+    Networks" (DSGAN: the capped form); Mao et al. 2019, "Mode Seeking Generative Adversarial
+    Networks for Diverse and Realistic Image Synthesis" (MSGAN: the ratio).
+
+    Example:
+
+    >>> import numpy as np
+    >>> a, b = np.zeros((2, 4, 4, 3), "float32"), np.full((2, 4, 4, 3), 0.1, "float32")
+    >>> z, w = np.zeros((2, 8), "float32"), np.ones((2, 8), "float32")
+    >>> [round(float(v), 3) for v in diversity_loss(a, b, z, w)]
+    [-0.1, -0.1]
+    >>> [round(float(v), 3) for v in diversity_loss(a, b + 1.0, z, w)]  # capped
+    [-0.2, -0.2]
+    """
+    # Cast, not convert: under mixed precision the images arrive as float16 / bfloat16.
+    images, other_images, noise, other_noise = (
+        tf.cast(tf.convert_to_tensor(x), tf.float32)
+        for x in (images, other_images, noise, other_noise)
+    )
+    batch = tf.shape(images)[0]
+    image_distance = tf.reduce_mean(tf.abs(tf.reshape(images - other_images, [batch, -1])), axis=1)
+    noise_distance = tf.reduce_mean(tf.abs(noise - other_noise), axis=1)
+    return -tf.minimum(image_distance / (noise_distance + 1e-8), cap)

@@ -207,3 +207,34 @@ def test_contrastive_weight_zero_builds_no_contrastive_head():
     history = gan.fit(tiny_dataset(4, 4), epochs=1, verbose=0).history
     assert "contrastive" not in history
     assert CrossModalGAN.from_config(gan.get_config()).contrastive_weight == 0.0
+
+
+def test_diversity_term_pushes_apart_images_of_the_same_caption_from_other_noise():
+    """The generator loss gains `diversity_weight * diversity_loss(G(c, z), G(c, z'))`, z' the
+    discriminator half's noise, and the step logs the (capped) distance ratio."""
+    from tfcmgen.losses import diversity_loss
+
+    keras.utils.set_random_seed(0)
+    gan = tiny_gan(run_eagerly=True, diversity_weight=3.0)
+    batch = tiny_batch(4, seed=2)
+    token_ids, wrong = tf.constant(batch["token_ids"]), tf.constant(batch["mismatched_token_ids"])
+    sizes = (tf.constant(4), tf.constant(4), tf.constant(0))
+    other_noise = tf.random.stateless_normal([4, gan.noise_dim], seed=[1, 2])
+    sentence, _ = gan.text_encoder(token_ids)
+    other = gan._generate_from_sentence(sentence, other_noise, gan._live_side(), True)
+    state = gan.seed_generator.state.numpy()
+    with_term, logs = gan._generator_loss(token_ids, wrong, sizes, True, other=(other, other_noise))
+    gan.seed_generator.state.assign(state)  # the same noise draw again
+    without, _ = gan._generator_loss(token_ids, wrong, sizes, True)
+    gan.seed_generator.state.assign(state)
+    noise = gan._draw("normal", sizes, gan.noise_dim)
+    fake = gan._generate_from_sentence(sentence, noise, gan._live_side(), True)
+    expected = diversity_loss(fake, other, noise, other_noise, gan.DIVERSITY_CAP).numpy()
+    np.testing.assert_allclose(float(with_term - without), 3.0 * expected.mean(), rtol=1e-4,
+                               atol=1e-6)
+    np.testing.assert_allclose(logs["diversity"].numpy(), -expected, rtol=1e-4, atol=1e-6)
+
+    history = gan.fit(tiny_dataset(4, 4), epochs=1, verbose=0).history
+    assert 0.0 < history["diversity"][-1] <= gan.DIVERSITY_CAP
+    assert CrossModalGAN.from_config(gan.get_config()).diversity_weight == 3.0
+    assert "diversity" not in tiny_gan().fit(tiny_dataset(4, 4), epochs=1, verbose=0).history

@@ -96,6 +96,12 @@ class CrossModalGAN(keras.Model):
             among the batch's (this is what teaches the text encoder colour and shape words fast),
             and the generator is rewarded when its image picks its caption the same way. 0
             disables. Defaults to 1.0.
+        diversity_weight: float. Weight of the diversity-sensitive generator loss
+            (`tfcmgen.losses.diversity_loss`, DSGAN / MSGAN): the generator's images for a caption
+            are pushed apart from the ones it drew for the same captions with other noise in the
+            discriminator half of the step (no extra generator pass), up to real images'
+            diversity. Without it a conditional generator tends to ignore its noise. 0 disables.
+            Defaults to 0.0.
         ema_decay: float in [0, 1). Generator EMA decay (warmed up as min(decay, (1+t)/(10+t)));
             0 makes the EMA a copy. Defaults to 0.999.
         diff_augment: tuple of str. Caption-preserving DiffAugment policy, from `"translation"`
@@ -130,6 +136,9 @@ class CrossModalGAN(keras.Model):
     # XMC-GAN's embedding width and softmax temperature for the contrastive loss.
     CONTRASTIVE_DIM = 128
     CONTRASTIVE_TEMPERATURE = 0.1
+    # Diversity-loss cap: the mean L1 between real shapes images sharing a caption over the mean
+    # L1 distance of two standard normal noise vectors (0.22 / 1.13, see `losses.diversity_loss`).
+    DIVERSITY_CAP = 0.2
 
     def __init__(
         self,
@@ -153,6 +162,7 @@ class CrossModalGAN(keras.Model):
         gp_weight=10.0,
         gan_int_weight=0.0,
         contrastive_weight=1.0,
+        diversity_weight=0.0,
         ema_decay=0.999,
         diff_augment=("translation", "cutout"),
         seed=0,
@@ -188,6 +198,7 @@ class CrossModalGAN(keras.Model):
         self.gp_weight = _check_weight("gp_weight", gp_weight)
         self.gan_int_weight = _check_weight("gan_int_weight", gan_int_weight)
         self.contrastive_weight = _check_weight("contrastive_weight", contrastive_weight)
+        self.diversity_weight = _check_weight("diversity_weight", diversity_weight)
         ema_decay = _check_weight("ema_decay", ema_decay)
         if ema_decay >= 1.0:
             raise ValueError(f"ema_decay must be in [0, 1); received ema_decay={ema_decay}")
@@ -412,6 +423,7 @@ class CrossModalGAN(keras.Model):
         self.d_fake_tracker = keras.metrics.Mean(name="d_fake")
         self.penalty_tracker = keras.metrics.Mean(name="gp")
         self.contrastive_tracker = keras.metrics.Mean(name="contrastive")
+        self.diversity_tracker = keras.metrics.Mean(name="diversity")
 
     @property
     def metrics(self):
@@ -424,6 +436,8 @@ class CrossModalGAN(keras.Model):
             trackers.append(getattr(self, "penalty_tracker", None))
         if self.contrastive_weight > 0:
             trackers.append(getattr(self, "contrastive_tracker", None))
+        if self.diversity_weight > 0:
+            trackers.append(getattr(self, "diversity_tracker", None))
         return [t for t in trackers if t is not None]
 
     def get_compile_config(self):
@@ -620,8 +634,13 @@ class CrossModalGAN(keras.Model):
             )
         return d_loss + penalty, logs
 
-    def _generator_loss(self, token_ids, mismatched_token_ids, batch, training):
-        """Adversarial generator loss (+ GAN-INT, + CA KL) on one batch; returns (loss, logs)."""
+    def _generator_loss(self, token_ids, mismatched_token_ids, batch, training, other=None):
+        """Adversarial generator loss (+ contrastive, GAN-INT, diversity, CA KL) on one batch;
+        returns (loss, logs).
+
+        `other` is `(images, noise)` drawn for the same captions in the discriminator half of the
+        step (constants here), for the diversity loss.
+        """
         local, global_batch, _ = batch
         # The sentence is a constant for the generator: the text encoder learns with D.
         sentence, mismatched_sentence = self._encode(token_ids, mismatched_token_ids, training)
@@ -656,8 +675,18 @@ class CrossModalGAN(keras.Model):
             g_loss += self.gan_int_weight * tf.nn.compute_average_loss(
                 self.g_loss_fn(logits[local:]), global_batch_size=global_batch
             )
+        diversity = tf.zeros([local])
+        if self.diversity_weight > 0 and other is not None:
+            other_images, other_noise = other
+            diversity = tfcm_losses.diversity_loss(
+                fake[:local], tf.stop_gradient(other_images), noise[:local], other_noise,
+                self.DIVERSITY_CAP,
+            )
+            g_loss += self.diversity_weight * tf.nn.compute_average_loss(
+                diversity, global_batch_size=global_batch
+            )
         kl_term = self.kl_loss(kl, global_batch) if self.use_ca else tf.zeros([])
-        logs = {"g_loss": per_example, "kl": kl_term}
+        logs = {"g_loss": per_example, "kl": kl_term, "diversity": -diversity}
         return g_loss + self.kl_weight * kl_term, logs
 
     def _update_ema(self):
@@ -684,6 +713,8 @@ class CrossModalGAN(keras.Model):
             self.penalty_tracker.update_state(logs["gp"] * replicas)
         if self.contrastive_weight > 0:
             self.contrastive_tracker.update_state(logs["contrastive"])
+        if self.diversity_weight > 0:
+            self.diversity_tracker.update_state(logs["diversity"])
 
     def train_step(self, data):
         real = tf.convert_to_tensor(data["image"], tf.float32)
@@ -710,7 +741,9 @@ class CrossModalGAN(keras.Model):
 
         # ---- Generator: fake+caption should look real to the updated discriminator ----
         with tf.GradientTape() as tape:
-            g_loss, g_logs = self._generator_loss(token_ids, mismatched_token_ids, batch, True)
+            g_loss, g_logs = self._generator_loss(
+                token_ids, mismatched_token_ids, batch, True, other=(fake, noise)
+            )
             scaled = self.g_optimizer.scale_loss(g_loss)
         gradients = tape.gradient(scaled, self.generator_variables)
         self.g_optimizer.apply_gradients(zip(gradients, self.generator_variables))
@@ -725,11 +758,12 @@ class CrossModalGAN(keras.Model):
         mismatched_token_ids = data["mismatched_token_ids"]
         batch = self._replica_batch(real)
         sentence, mismatched_sentence = self._encode(token_ids, mismatched_token_ids, False)
-        fake = self._generate_from_sentence(
-            sentence, self._draw("normal", batch, self.noise_dim), self._live_side(), False
-        )
+        noise = self._draw("normal", batch, self.noise_dim)
+        fake = self._generate_from_sentence(sentence, noise, self._live_side(), False)
         _, d_logs = self._discriminator_loss(real, sentence, mismatched_sentence, fake, batch)
-        _, g_logs = self._generator_loss(token_ids, mismatched_token_ids, batch, False)
+        _, g_logs = self._generator_loss(
+            token_ids, mismatched_token_ids, batch, False, other=(fake, noise)
+        )
         self._update_trackers(
             {**d_logs, **g_logs}, self.distribute_strategy.num_replicas_in_sync
         )
@@ -781,6 +815,7 @@ class CrossModalGAN(keras.Model):
                 "gp_weight": self.gp_weight,
                 "gan_int_weight": self.gan_int_weight,
                 "contrastive_weight": self.contrastive_weight,
+                "diversity_weight": self.diversity_weight,
                 "ema_decay": self.ema_decay,
                 "diff_augment": list(self.diff_augment),
                 "seed": self.seed,
