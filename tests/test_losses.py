@@ -112,6 +112,30 @@ def test_contrastive_loss_of_a_slice_against_the_whole_batch_is_that_slice_of_th
     np.testing.assert_allclose(part, full[2:4], rtol=1e-6)
 
 
+def test_contrastive_hard_negatives_join_each_images_own_softmax():
+    rng = np.random.default_rng(2)
+    image, text, hard = rng.normal(size=(3, 5, 4)).astype("float32")
+    logits = image @ text.T / 0.1
+    with_hard = np.concatenate([logits, (image * hard).sum(1, keepdims=True) / 0.1], axis=1)
+    shifted = with_hard - with_hard.max(1, keepdims=True)
+    image_to_text = -(shifted - np.log(np.exp(shifted).sum(1, keepdims=True)))[range(5), range(5)]
+    text_to_image = _numpy_contrastive_rows(logits.T)
+    expected = 0.5 * (image_to_text + text_to_image)
+    loss = losses.contrastive_loss(image, text, temperature=0.1, hard_negatives=hard).numpy()
+    np.testing.assert_allclose(loss, expected, rtol=1e-5)
+    # A hard negative equal to the caption halves the image's chance of picking its own.
+    eye = np.eye(3, dtype="float32")
+    plain = losses.contrastive_loss(eye, eye, temperature=0.1).numpy()
+    doubled = losses.contrastive_loss(eye, eye, temperature=0.1, hard_negatives=eye).numpy()
+    np.testing.assert_allclose(doubled - plain, 0.5 * np.log(2.0), atol=1e-3)
+
+
+def _numpy_contrastive_rows(logits):
+    """Image-to-caption cross-entropy per row of `logits`."""
+    shifted = logits - logits.max(1, keepdims=True)
+    return -np.diag(shifted - np.log(np.exp(shifted).sum(1, keepdims=True)))
+
+
 def test_diversity_loss_is_the_capped_distance_ratio():
     rng = np.random.default_rng(0)
     a, b = rng.uniform(-1, 1, (2, 3, 4, 4, 3)).astype("float32") * 0.1

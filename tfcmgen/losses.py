@@ -114,7 +114,7 @@ def get(name: str):
 
 
 def contrastive_loss(image_embeddings, text_embeddings, temperature=0.1, all_images=None,
-                     all_texts=None, offset=0) -> tf.Tensor:
+                     all_texts=None, offset=0, hard_negatives=None) -> tf.Tensor:
     """Symmetric image-text InfoNCE loss per example (shape `[B]`).
 
     Row i of `image_embeddings` and `text_embeddings` is one image and its own caption,
@@ -126,6 +126,12 @@ def contrastive_loss(image_embeddings, text_embeddings, temperature=0.1, all_ima
     `all_texts` (`ReplicaContext.all_gather`, whose gradient reaches the other replicas) and this
     replica's first index in it as `offset`: the negatives are then the global batch's, and N
     replicas compute the loss of one device.
+
+    `hard_negatives` (`[B, D]`, L2-normalised, optional): one more caption per image that it
+    must not pick, e.g. the embedding of its mismatched caption; it joins only that image's
+    image-to-caption softmax. In-batch negatives rarely differ from the caption in just one
+    attribute; a near-miss caption (see `make_dataset(near_miss=...)`) makes the hard attributes
+    count.
 
     Reference: Zhang et al. 2021, "Cross-Modal Contrastive Learning for Text-to-Image Generation"
     (XMC-GAN), image-sentence term; Oord et al. 2018 (InfoNCE).
@@ -143,6 +149,10 @@ def contrastive_loss(image_embeddings, text_embeddings, temperature=0.1, all_ima
     all_texts = text_embeddings if all_texts is None else all_texts
     labels = tf.range(tf.shape(image_embeddings)[0]) + offset
     image_to_text = tf.matmul(image_embeddings, all_texts, transpose_b=True) / temperature
+    if hard_negatives is not None:
+        hard = tf.reduce_sum(image_embeddings * tf.convert_to_tensor(hard_negatives, tf.float32),
+                             axis=1, keepdims=True)
+        image_to_text = tf.concat([image_to_text, hard / temperature], axis=1)
     text_to_image = tf.matmul(text_embeddings, all_images, transpose_b=True) / temperature
     return 0.5 * (
         tf.nn.sparse_softmax_cross_entropy_with_logits(labels, image_to_text)

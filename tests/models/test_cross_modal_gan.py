@@ -201,6 +201,26 @@ def test_contrastive_term_scores_real_images_against_the_batch_captions():
     np.testing.assert_allclose(history["contrastive"][-1], expected, rtol=1e-4)
 
 
+def test_contrastive_mismatched_adds_each_images_mismatched_caption_as_a_negative():
+    from tfcmgen.losses import contrastive_loss
+
+    keras.utils.set_random_seed(0)
+    gan = tiny_gan(run_eagerly=True, diff_augment=(), spectral_norm=False,
+                   contrastive_mismatched=True)
+    batch = tiny_batch(4, seed=2)
+    sentence, _ = gan.text_encoder(batch["token_ids"])
+    wrong, _ = gan.text_encoder(batch["mismatched_token_ids"])
+    features = gan.discriminator.features(batch["image"], training=True)
+    image, text = gan.discriminator.contrastive_embed(features, sentence)
+    _, hard = gan.discriminator.contrastive_embed(features, wrong)
+    expected = contrastive_loss(image, text, gan.CONTRASTIVE_TEMPERATURE, hard_negatives=hard)
+    assert abs(float(np.mean(expected)) - float(np.mean(
+        contrastive_loss(image, text, gan.CONTRASTIVE_TEMPERATURE)))) > 1e-4
+    history = gan.fit(tf.data.Dataset.from_tensors(batch), epochs=1, verbose=0).history
+    np.testing.assert_allclose(history["contrastive"][-1], float(np.mean(expected)), rtol=1e-4)
+    assert CrossModalGAN.from_config(gan.get_config()).contrastive_mismatched
+
+
 def test_contrastive_weight_zero_builds_no_contrastive_head():
     gan = tiny_gan(contrastive_weight=0.0)
     assert gan.discriminator.contrastive_dim == 0

@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from tfcmgen import layers as tfcm_layers
 from tfcmgen import losses as tfcm_losses
+from tfcmgen.models.adversarial_model import AdversarialModel, check_choice, check_weight
 from tfcmgen.models.diff_augment import check_policy, diff_augment
 from tfcmgen.models.discriminator import Discriminator
 from tfcmgen.models.generator import Generator, check_image_size, check_positive_int
@@ -18,20 +19,8 @@ FUSIONS = ("film", "add", "multiply", "concat", "gated")
 TEXT_POOLINGS = ("mean", "bigru", "attention")
 
 
-def _check_choice(name, value, choices):
-    if value not in choices:
-        shown = ", ".join(repr(c) for c in choices)
-        raise ValueError(f"{name} must be one of {shown}; received {name}={value!r}")
-
-
-def _check_weight(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise ValueError(f"{name} must be a number >= 0; received {name}={value!r}")
-    return float(value)
-
-
 @keras.saving.register_keras_serializable(package="tfcmgen")
-class CrossModalGAN(keras.Model):
+class CrossModalGAN(AdversarialModel):
     """Text-to-image GAN trained with `fit()`: matching-aware discriminator, conditioned generator.
 
     Captions (token ids) pass through a `TextEncoder` to a sentence vector; Conditioning
@@ -96,6 +85,10 @@ class CrossModalGAN(keras.Model):
             among the batch's (this is what teaches the text encoder colour and shape words fast),
             and the generator is rewarded when its image picks its caption the same way. 0
             disables. Defaults to 1.0.
+        contrastive_mismatched: bool. Each image's mismatched caption joins its contrastive
+            softmax as one more negative (for both networks). With near-miss mismatches
+            (`make_dataset(near_miss=...)`) these are captions that differ in one attribute
+            only, which in-batch negatives rarely are. Defaults to False.
         diversity_weight: float. Weight of the diversity-sensitive generator loss
             (`tfcmgen.losses.diversity_loss`, DSGAN / MSGAN): the generator's images for a caption
             are pushed apart from the ones it drew for the same captions with other noise in the
@@ -131,6 +124,7 @@ class CrossModalGAN(keras.Model):
         GAN Training" (generator EMA); Zhao et al. 2020 (DiffAugment).
     """
 
+    LOSSES = ("hinge", "bce", "wgan-gp")
     # DF-GAN's MA-GP exponent p in k * E[||grad||^p].
     MA_GP_EXPONENT = 6.0
     # XMC-GAN's embedding width and softmax temperature for the contrastive loss.
@@ -162,6 +156,7 @@ class CrossModalGAN(keras.Model):
         gp_weight=10.0,
         gan_int_weight=0.0,
         contrastive_weight=1.0,
+        contrastive_mismatched=False,
         diversity_weight=0.0,
         ema_decay=0.999,
         diff_augment=("translation", "cutout"),
@@ -182,24 +177,25 @@ class CrossModalGAN(keras.Model):
                     f"{expected}; received embedding_matrix with shape {embedding_matrix.shape}"
                 )
         self.trainable_embeddings = bool(trainable_embeddings)
-        _check_choice("text_pooling", text_pooling, TEXT_POOLINGS)
+        check_choice("text_pooling", text_pooling, TEXT_POOLINGS)
         self.text_pooling = text_pooling
         self.condition_dim = check_positive_int("condition_dim", condition_dim)
         self.noise_dim = check_positive_int("noise_dim", noise_dim)
-        _check_choice("fusion", fusion, FUSIONS)
+        check_choice("fusion", fusion, FUSIONS)
         self.fusion = fusion
         self.generator_width = check_positive_int("generator_width", generator_width)
         self.discriminator_width = check_positive_int("discriminator_width", discriminator_width)
         self.discriminator_head = discriminator_head
         self.spectral_norm = bool(spectral_norm)
         self.use_ca = bool(use_ca)
-        self.kl_weight = _check_weight("kl_weight", kl_weight)
-        self.ma_gp_weight = _check_weight("ma_gp_weight", ma_gp_weight)
-        self.gp_weight = _check_weight("gp_weight", gp_weight)
-        self.gan_int_weight = _check_weight("gan_int_weight", gan_int_weight)
-        self.contrastive_weight = _check_weight("contrastive_weight", contrastive_weight)
-        self.diversity_weight = _check_weight("diversity_weight", diversity_weight)
-        ema_decay = _check_weight("ema_decay", ema_decay)
+        self.kl_weight = check_weight("kl_weight", kl_weight)
+        self.ma_gp_weight = check_weight("ma_gp_weight", ma_gp_weight)
+        self.gp_weight = check_weight("gp_weight", gp_weight)
+        self.gan_int_weight = check_weight("gan_int_weight", gan_int_weight)
+        self.contrastive_weight = check_weight("contrastive_weight", contrastive_weight)
+        self.contrastive_mismatched = bool(contrastive_mismatched)
+        self.diversity_weight = check_weight("diversity_weight", diversity_weight)
+        ema_decay = check_weight("ema_decay", ema_decay)
         if ema_decay >= 1.0:
             raise ValueError(f"ema_decay must be in [0, 1); received ema_decay={ema_decay}")
         self.ema_decay = ema_decay
@@ -384,37 +380,7 @@ class CrossModalGAN(keras.Model):
             **kwargs: passed on to `keras.Model.compile` (e.g. `jit_compile`,
                 `steps_per_execution`).
         """
-        if loss not in ("hinge", "bce", "wgan-gp"):
-            raise ValueError(f"loss must be one of 'hinge', 'bce', 'wgan-gp'; received loss={loss!r}")
-        g_optimizer = keras.optimizers.get(g_optimizer)
-        d_optimizer = keras.optimizers.get(d_optimizer)
-        if g_optimizer is d_optimizer:
-            raise ValueError(
-                "g_optimizer and d_optimizer must be two optimizer instances (each keeps its "
-                "own slots and step count); received the same object twice"
-            )
-        replicas = self.distribute_strategy.num_replicas_in_sync
-        if kwargs.get("jit_compile") is True and replicas > 1:
-            # Measured on TF 2.21: the XLA-compiled step fails to read the mirrored variables of
-            # the other devices ("Trying to access resource ... located in device CPU:1").
-            raise ValueError(
-                f"jit_compile=True is not supported with more than one replica; received "
-                f"jit_compile=True under a strategy with {replicas} replicas"
-            )
-        super().compile(optimizer=None, **kwargs)
-        self.loss_name = loss
-        self.g_loss_fn, self.d_loss_fn = tfcm_losses.get(loss)
-        self.g_optimizer = g_optimizer
-        self.d_optimizer = d_optimizer
-        if self.dtype_policy.name == "mixed_float16":
-            self.g_optimizer = keras.optimizers.LossScaleOptimizer(g_optimizer)
-            self.d_optimizer = keras.optimizers.LossScaleOptimizer(d_optimizer)
-        # Optimizer slots are built here, inside the model's strategy scope: under MirroredStrategy,
-        # slots created lazily inside the first distributed step fail ("You must feed a value for
-        # placeholder ... replica_1/Initializer").
-        with self.distribute_strategy.scope():
-            self.g_optimizer.build(self.generator_variables)
-            self.d_optimizer.build(self.discriminator_variables)
+        self._compile_players(g_optimizer, d_optimizer, loss, **kwargs)
 
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
@@ -439,26 +405,6 @@ class CrossModalGAN(keras.Model):
         if self.diversity_weight > 0:
             trackers.append(getattr(self, "diversity_tracker", None))
         return [t for t in trackers if t is not None]
-
-    def get_compile_config(self):
-        if self.g_optimizer is None:
-            return None
-        return {
-            "g_optimizer": keras.optimizers.serialize(self._inner(self.g_optimizer)),
-            "d_optimizer": keras.optimizers.serialize(self._inner(self.d_optimizer)),
-            "loss": self.loss_name,
-            "jit_compile": bool(self.jit_compile),
-        }
-
-    def compile_from_config(self, config):
-        config = dict(config)
-        config["g_optimizer"] = keras.optimizers.deserialize(config["g_optimizer"])
-        config["d_optimizer"] = keras.optimizers.deserialize(config["d_optimizer"])
-        self.compile(**config)
-
-    @staticmethod
-    def _inner(optimizer):
-        return getattr(optimizer, "inner_optimizer", optimizer)
 
     # ----------------------------------------------------------------------------------------
     # Regularisers
@@ -504,14 +450,18 @@ class CrossModalGAN(keras.Model):
         norm = tf.sqrt(tf.reduce_sum(tf.square(gradients), axis=[1, 2, 3]) + 1e-12)
         return tf.square(norm - 1.0)
 
-    def _contrastive(self, features, sentence, batch):
+    def _contrastive(self, features, sentence, batch, mismatched_sentence=None):
         """Per-example image-text contrastive loss of D's embeddings (see `contrastive_weight`).
 
         The negatives are the whole global batch: under a distribution strategy the embeddings
         are all-gathered (the gather's gradient reaches every replica), so N replicas take the
-        step of one device.
+        step of one device. With `contrastive_mismatched`, each image's mismatched caption is
+        one more negative of its own.
         """
         image, text = self.discriminator.contrastive_embed(features, sentence)
+        hard = None
+        if self.contrastive_mismatched and mismatched_sentence is not None:
+            _, hard = self.discriminator.contrastive_embed(features, mismatched_sentence)
         all_images, all_texts, offset = image, text, 0
         if self.distribute_strategy.num_replicas_in_sync > 1:
             context = tf.distribute.get_replica_context()
@@ -519,7 +469,7 @@ class CrossModalGAN(keras.Model):
             all_texts = context.all_gather(text, axis=0)
             offset = batch[2]
         return tfcm_losses.contrastive_loss(
-            image, text, self.CONTRASTIVE_TEMPERATURE, all_images, all_texts, offset
+            image, text, self.CONTRASTIVE_TEMPERATURE, all_images, all_texts, offset, hard
         )
 
     def _penalty_weight(self):
@@ -627,7 +577,7 @@ class CrossModalGAN(keras.Model):
             "gp": penalty,
         }
         if self.contrastive_weight > 0:
-            contrastive = self._contrastive(real_features, sentence, batch)
+            contrastive = self._contrastive(real_features, sentence, batch, mismatched_sentence)
             logs["contrastive"] = contrastive
             d_loss += self.contrastive_weight * tf.nn.compute_average_loss(
                 contrastive, global_batch_size=global_batch
@@ -668,7 +618,9 @@ class CrossModalGAN(keras.Model):
         g_loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
         if self.contrastive_weight > 0:
             g_loss += self.contrastive_weight * tf.nn.compute_average_loss(
-                self._contrastive(fake_features[:local], sentence, batch),
+                self._contrastive(
+                    fake_features[:local], sentence, batch, tf.stop_gradient(mismatched_sentence)
+                ),
                 global_batch_size=global_batch,
             )
         if self.gan_int_weight > 0:
@@ -815,6 +767,7 @@ class CrossModalGAN(keras.Model):
                 "gp_weight": self.gp_weight,
                 "gan_int_weight": self.gan_int_weight,
                 "contrastive_weight": self.contrastive_weight,
+                "contrastive_mismatched": self.contrastive_mismatched,
                 "diversity_weight": self.diversity_weight,
                 "ema_decay": self.ema_decay,
                 "diff_augment": list(self.diff_augment),

@@ -8,7 +8,7 @@ import tensorflow as tf
 from keras import ops
 
 from tfcmgen import layers as tfcm_layers
-from tfcmgen import losses as tfcm_losses
+from tfcmgen.models.adversarial_model import AdversarialModel, check_choice, check_weight
 from tfcmgen.models.diff_augment import check_policy, diff_augment
 from tfcmgen.models.discriminator import Discriminator
 from tfcmgen.models.generator import check_image_size, check_positive_int
@@ -37,18 +37,6 @@ def _per_example_l1(a, b):
 # L1 gradient is only a sign, so it cannot tell a slightly wrong pixel from a badly wrong one
 # (measured: 0.92 against 0.00-0.60 colour-change accuracy after 600 steps at 32x32).
 PIXEL_LOSSES = {"mse": _per_example_mse, "l1": _per_example_l1}
-
-
-def _check_choice(name, value, choices):
-    if value not in choices:
-        shown = ", ".join(repr(c) for c in choices)
-        raise ValueError(f"{name} must be one of {shown}; received {name}={value!r}")
-
-
-def _check_weight(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise ValueError(f"{name} must be a number >= 0; received {name}={value!r}")
-    return float(value)
 
 
 class _FusedConv(keras.layers.Layer):
@@ -194,7 +182,7 @@ OUTPUTS = {
 
 
 @keras.saving.register_keras_serializable(package="tfcmgen")
-class TextImageEditor(keras.Model):
+class TextImageEditor(AdversarialModel):
     """Edits an image so that it matches a caption, keeping what the caption does not change.
 
     The editor (generator) encodes the source image with an early cut of `VGG16FeatureExtractor`
@@ -298,6 +286,8 @@ class TextImageEditor(keras.Model):
 
     task = "edit"
 
+    LOSSES = ADVERSARIAL_LOSSES
+
     def __init__(
         self,
         vocabulary_size,
@@ -338,33 +328,33 @@ class TextImageEditor(keras.Model):
                     f"embedding_matrix must have shape (vocabulary_size, embedding_dim) = "
                     f"{expected}; received embedding_matrix with shape {embedding_matrix.shape}"
                 )
-        _check_choice("text_pooling", text_pooling, TEXT_POOLINGS)
+        check_choice("text_pooling", text_pooling, TEXT_POOLINGS)
         self.text_pooling = text_pooling
-        _check_choice("fusion", fusion, EDIT_FUSIONS)
+        check_choice("fusion", fusion, EDIT_FUSIONS)
         self.fusion = fusion
-        _check_choice("encoder_layer", encoder_layer, ENCODER_LAYERS)
+        check_choice("encoder_layer", encoder_layer, ENCODER_LAYERS)
         self.encoder_layer = encoder_layer
         if encoder_trainable is None:
             encoder_trainable = encoder_weights is None
         self.encoder_trainable = bool(encoder_trainable)
         self.width = check_positive_int("width", width)
         self.num_blocks = check_positive_int("num_blocks", num_blocks, minimum=0)
-        _check_choice("output_mode", output_mode, tuple(OUTPUTS))
+        check_choice("output_mode", output_mode, tuple(OUTPUTS))
         self.output_mode = output_mode
         self.discriminator_width = check_positive_int("discriminator_width", discriminator_width)
         self.spectral_norm = bool(spectral_norm)
-        fraction = _check_weight("reconstruction_fraction", reconstruction_fraction)
+        fraction = check_weight("reconstruction_fraction", reconstruction_fraction)
         if fraction > 1.0:
             raise ValueError(
                 f"reconstruction_fraction must be in [0, 1]; received {reconstruction_fraction}"
             )
         self.reconstruction_fraction = fraction
-        _check_choice("pixel_loss", pixel_loss, tuple(PIXEL_LOSSES))
+        check_choice("pixel_loss", pixel_loss, tuple(PIXEL_LOSSES))
         self.pixel_loss = pixel_loss
-        self.reconstruction_weight = _check_weight("reconstruction_weight", reconstruction_weight)
-        self.paired_weight = _check_weight("paired_weight", paired_weight)
-        self.content_weight = _check_weight("content_weight", content_weight)
-        self.adversarial_weight = _check_weight("adversarial_weight", adversarial_weight)
+        self.reconstruction_weight = check_weight("reconstruction_weight", reconstruction_weight)
+        self.paired_weight = check_weight("paired_weight", paired_weight)
+        self.content_weight = check_weight("content_weight", content_weight)
+        self.adversarial_weight = check_weight("adversarial_weight", adversarial_weight)
         self.diff_augment = check_policy(diff_augment)
         self.seed = check_positive_int("seed", seed, minimum=0)
         self.seed_generator = keras.random.SeedGenerator(self.seed, name="seed_generator")
@@ -503,28 +493,7 @@ class TextImageEditor(keras.Model):
                 `"hinge"`.
             **kwargs: passed on to `keras.Model.compile` (e.g. `jit_compile`).
         """
-        _check_choice("loss", loss, ADVERSARIAL_LOSSES)
-        g_optimizer = keras.optimizers.get(g_optimizer)
-        d_optimizer = keras.optimizers.get(d_optimizer)
-        if g_optimizer is d_optimizer:
-            raise ValueError(
-                "g_optimizer and d_optimizer must be two optimizer instances (each keeps its "
-                "own slots and step count); received the same object twice"
-            )
-        super().compile(optimizer=None, **kwargs)
-        self.loss_name = loss
-        self.g_loss_fn, self.d_loss_fn = tfcm_losses.get(loss)
-        self.g_optimizer = g_optimizer
-        self.d_optimizer = d_optimizer
-        if self.dtype_policy.name == "mixed_float16":
-            self.g_optimizer = keras.optimizers.LossScaleOptimizer(g_optimizer)
-            self.d_optimizer = keras.optimizers.LossScaleOptimizer(d_optimizer)
-        # Optimizer slots are built here, inside the model's strategy scope: under MirroredStrategy,
-        # slots created lazily inside the first distributed step fail ("You must feed a value for
-        # placeholder ... replica_1/Initializer").
-        with self.distribute_strategy.scope():
-            self.g_optimizer.build(self.generator_variables)
-            self.d_optimizer.build(self.discriminator_variables)
+        self._compile_players(g_optimizer, d_optimizer, loss, **kwargs)
 
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
@@ -539,26 +508,6 @@ class TextImageEditor(keras.Model):
         names = ("g_loss_tracker", "d_loss_tracker", "reconstruction_tracker", "paired_tracker",
                  "content_tracker", "d_real_tracker", "d_fake_tracker")
         return [t for t in (getattr(self, name, None) for name in names) if t is not None]
-
-    def get_compile_config(self):
-        if self.g_optimizer is None:
-            return None
-        return {
-            "g_optimizer": keras.optimizers.serialize(self._inner(self.g_optimizer)),
-            "d_optimizer": keras.optimizers.serialize(self._inner(self.d_optimizer)),
-            "loss": self.loss_name,
-            "jit_compile": bool(self.jit_compile),
-        }
-
-    def compile_from_config(self, config):
-        config = dict(config)
-        config["g_optimizer"] = keras.optimizers.deserialize(config["g_optimizer"])
-        config["d_optimizer"] = keras.optimizers.deserialize(config["d_optimizer"])
-        self.compile(**config)
-
-    @staticmethod
-    def _inner(optimizer):
-        return getattr(optimizer, "inner_optimizer", optimizer)
 
     # ----------------------------------------------------------------------------------------
     # Training

@@ -1,0 +1,94 @@
+"""`AdversarialModel`: what `CrossModalGAN` and `TextImageEditor` share as two-player models.
+
+Two optimizers (one per player) built on their variables inside the strategy scope, loss-scale
+wrapping under `mixed_float16`, the compile config that lets `.keras` files restore both
+optimizers, and the argument checks both constructors use.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from tfcmgen import losses as tfcm_losses
+
+
+def check_choice(name, value, choices):
+    """Raises ValueError naming the argument unless `value` is one of `choices`."""
+    if value not in choices:
+        shown = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{name} must be one of {shown}; received {name}={value!r}")
+
+
+def check_weight(name, value):
+    """A loss weight as float; ValueError naming the argument unless it is a number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise ValueError(f"{name} must be a number >= 0; received {name}={value!r}")
+    return float(value)
+
+
+class AdversarialModel(keras.Model):
+    """A `keras.Model` trained by two optimizers: `g_optimizer` (generator side) and
+    `d_optimizer` (discriminator side).
+
+    Subclasses define `generator_variables`, `discriminator_variables`, the adversarial losses
+    they accept (`LOSSES`), and call `_compile_players` from their `compile`.
+    """
+
+    LOSSES = ("hinge", "bce", "wgan")
+
+    def _compile_players(self, g_optimizer, d_optimizer, loss, **kwargs):
+        """Checks and stores the two optimizers and the loss; builds the optimizers now.
+
+        Sets `g_optimizer`, `d_optimizer`, `loss_name`, `g_loss_fn`, `d_loss_fn`.
+        """
+        check_choice("loss", loss, self.LOSSES)
+        g_optimizer = keras.optimizers.get(g_optimizer)
+        d_optimizer = keras.optimizers.get(d_optimizer)
+        if g_optimizer is d_optimizer:
+            raise ValueError(
+                "g_optimizer and d_optimizer must be two optimizer instances (each keeps its "
+                "own slots and step count); received the same object twice"
+            )
+        replicas = self.distribute_strategy.num_replicas_in_sync
+        if kwargs.get("jit_compile") is True and replicas > 1:
+            # Measured on TF 2.21: the XLA-compiled step fails to read the mirrored variables of
+            # the other devices ("Trying to access resource ... located in device CPU:1").
+            raise ValueError(
+                f"jit_compile=True is not supported with more than one replica; received "
+                f"jit_compile=True under a strategy with {replicas} replicas"
+            )
+        super().compile(optimizer=None, **kwargs)
+        self.loss_name = loss
+        self.g_loss_fn, self.d_loss_fn = tfcm_losses.get(loss)
+        self.g_optimizer = g_optimizer
+        self.d_optimizer = d_optimizer
+        if self.dtype_policy.name == "mixed_float16":
+            self.g_optimizer = keras.optimizers.LossScaleOptimizer(g_optimizer)
+            self.d_optimizer = keras.optimizers.LossScaleOptimizer(d_optimizer)
+        # Optimizer slots are built here, inside the model's strategy scope: under MirroredStrategy,
+        # slots created lazily inside the first distributed step fail ("You must feed a value for
+        # placeholder ... replica_1/Initializer").
+        with self.distribute_strategy.scope():
+            self.g_optimizer.build(self.generator_variables)
+            self.d_optimizer.build(self.discriminator_variables)
+
+    def get_compile_config(self):
+        if getattr(self, "g_optimizer", None) is None:
+            return None
+        return {
+            "g_optimizer": keras.optimizers.serialize(self._inner(self.g_optimizer)),
+            "d_optimizer": keras.optimizers.serialize(self._inner(self.d_optimizer)),
+            "loss": self.loss_name,
+            "jit_compile": bool(self.jit_compile),
+        }
+
+    def compile_from_config(self, config):
+        config = dict(config)
+        config["g_optimizer"] = keras.optimizers.deserialize(config["g_optimizer"])
+        config["d_optimizer"] = keras.optimizers.deserialize(config["d_optimizer"])
+        self.compile(**config)
+
+    @staticmethod
+    def _inner(optimizer):
+        """The optimizer a `LossScaleOptimizer` wraps (or the optimizer itself)."""
+        return getattr(optimizer, "inner_optimizer", optimizer)
