@@ -11,12 +11,14 @@ from tfcmgen.cli import main
 
 def test_train_dry_run_prints_resolved_config(capsys, tmp_path):
     code = main(["train", "--data", "shapes", "--image-size", "32", "--epochs", "2",
-                 "--fusion", "gated", "--out", str(tmp_path / "run"), "--dry-run"])
+                 "--fusion", "gated", "--near-miss", "0.25", "--out", str(tmp_path / "run"),
+                 "--dry-run"])
     assert code == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["image_size"] == 32
     assert printed["epochs"] == 2
     assert printed["fusion"] == "gated"
+    assert printed["near_miss"] == 0.25
     assert printed["loss"] == "hinge"  # default filled in
 
 

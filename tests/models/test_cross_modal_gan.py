@@ -54,7 +54,8 @@ def test_call_and_generate_follow_the_conventions():
 
 def test_fit_gives_finite_losses_and_trains_every_part(trained):
     gan, before, history = trained
-    assert set(history) == {"d_loss", "g_loss", "kl", "d_real", "d_fake", "contrastive"}
+    assert set(history) == {"d_loss", "g_loss", "kl", "d_real", "d_fake", "contrastive",
+                            "diversity"}
     assert all(np.isfinite(values[-1]) for values in history.values())
     assert int(gan.g_optimizer.iterations) == 2 and int(gan.d_optimizer.iterations) == 2
     assert all(_changed(before["generator"], gan.generator_variables))
@@ -249,12 +250,16 @@ def test_diversity_term_pushes_apart_images_of_the_same_caption_from_other_noise
     gan.seed_generator.state.assign(state)
     noise = gan._draw("normal", sizes, gan.noise_dim)
     fake = gan._generate_from_sentence(sentence, noise, gan._live_side(), True)
-    expected = diversity_loss(fake, other, noise, other_noise, gan.DIVERSITY_CAP).numpy()
+    expected = diversity_loss(fake, other, noise, other_noise, gan.diversity_cap).numpy()
     np.testing.assert_allclose(float(with_term - without), 3.0 * expected.mean(), rtol=1e-4,
                                atol=1e-6)
     np.testing.assert_allclose(logs["diversity"].numpy(), -expected, rtol=1e-4, atol=1e-6)
 
     history = gan.fit(tiny_dataset(4, 4), epochs=1, verbose=0).history
-    assert 0.0 < history["diversity"][-1] <= gan.DIVERSITY_CAP
+    assert 0.0 < history["diversity"][-1] <= gan.diversity_cap
     assert CrossModalGAN.from_config(gan.get_config()).diversity_weight == 3.0
-    assert "diversity" not in tiny_gan().fit(tiny_dataset(4, 4), epochs=1, verbose=0).history
+    off = tiny_gan(diversity_weight=0.0)
+    assert "diversity" not in off.fit(tiny_dataset(4, 4), epochs=1, verbose=0).history
+    # Models saved before the diversity loss existed load with it off.
+    old_config = {k: v for k, v in gan.get_config().items() if k != "diversity_weight"}
+    assert CrossModalGAN.from_config(old_config).diversity_weight == 0.0

@@ -69,8 +69,11 @@ def test_residual_outputs_start_as_the_identity(output_mode):
 
 def test_blended_output_copies_the_source_where_the_mask_is_closed():
     editor = TextImageEditor(**TINY, output_mode="blend")
-    # A very negative mask bias closes the mask everywhere: the output is the source itself.
-    editor.output_head.to_mask.bias.assign([-50.0])
+    # A zero mask kernel and a very negative bias close the mask everywhere (whatever the random
+    # features are): the output is the source itself.
+    mask = editor.output_head.to_mask
+    mask.kernel.assign(np.zeros(mask.kernel.shape, "float32"))
+    mask.bias.assign([-50.0])
     batch = _batch(2)
     edited = editor({"image": batch["image"], "token_ids": batch["token_ids"]}).numpy()
     np.testing.assert_allclose(edited, batch["image"], atol=1e-5)

@@ -93,8 +93,14 @@ class CrossModalGAN(AdversarialModel):
             (`tfcmgen.losses.diversity_loss`, DSGAN / MSGAN): the generator's images for a caption
             are pushed apart from the ones it drew for the same captions with other noise in the
             discriminator half of the step (no extra generator pass), up to real images'
-            diversity. Without it a conditional generator tends to ignore its noise. 0 disables.
-            Defaults to 0.0.
+            diversity. Without it a conditional generator tends to ignore its noise (on the
+            shapes benchmark, weight 2 raised the diversity of samples for one caption from 0.020
+            to 0.096, real images 0.156, at equal attribute accuracy; saved_models/README.md).
+            0 disables. Defaults to 2.0.
+        diversity_cap: float. The image-to-noise distance ratio past which more diversity earns
+            nothing. Defaults to 0.2: on the shapes data, the mean L1 distance of real images
+            sharing a caption (0.22 on the [-1, 1] scale) over that of two standard normal noise
+            vectors (1.13).
         ema_decay: float in [0, 1). Generator EMA decay (warmed up as min(decay, (1+t)/(10+t)));
             0 makes the EMA a copy. Defaults to 0.999.
         diff_augment: tuple of str. Caption-preserving DiffAugment policy, from `"translation"`
@@ -130,9 +136,6 @@ class CrossModalGAN(AdversarialModel):
     # XMC-GAN's embedding width and softmax temperature for the contrastive loss.
     CONTRASTIVE_DIM = 128
     CONTRASTIVE_TEMPERATURE = 0.1
-    # Diversity-loss cap: the mean L1 between real shapes images sharing a caption over the mean
-    # L1 distance of two standard normal noise vectors (0.22 / 1.13, see `losses.diversity_loss`).
-    DIVERSITY_CAP = 0.2
 
     def __init__(
         self,
@@ -157,7 +160,8 @@ class CrossModalGAN(AdversarialModel):
         gan_int_weight=0.0,
         contrastive_weight=1.0,
         contrastive_mismatched=False,
-        diversity_weight=0.0,
+        diversity_weight=2.0,
+        diversity_cap=0.2,
         ema_decay=0.999,
         diff_augment=("translation", "cutout"),
         seed=0,
@@ -195,6 +199,7 @@ class CrossModalGAN(AdversarialModel):
         self.contrastive_weight = check_weight("contrastive_weight", contrastive_weight)
         self.contrastive_mismatched = bool(contrastive_mismatched)
         self.diversity_weight = check_weight("diversity_weight", diversity_weight)
+        self.diversity_cap = check_weight("diversity_cap", diversity_cap)
         ema_decay = check_weight("ema_decay", ema_decay)
         if ema_decay >= 1.0:
             raise ValueError(f"ema_decay must be in [0, 1); received ema_decay={ema_decay}")
@@ -632,7 +637,7 @@ class CrossModalGAN(AdversarialModel):
             other_images, other_noise = other
             diversity = tfcm_losses.diversity_loss(
                 fake[:local], tf.stop_gradient(other_images), noise[:local], other_noise,
-                self.DIVERSITY_CAP,
+                self.diversity_cap,
             )
             g_loss += self.diversity_weight * tf.nn.compute_average_loss(
                 diversity, global_batch_size=global_batch
@@ -769,6 +774,7 @@ class CrossModalGAN(AdversarialModel):
                 "contrastive_weight": self.contrastive_weight,
                 "contrastive_mismatched": self.contrastive_mismatched,
                 "diversity_weight": self.diversity_weight,
+                "diversity_cap": self.diversity_cap,
                 "ema_decay": self.ema_decay,
                 "diff_augment": list(self.diff_augment),
                 "seed": self.seed,
@@ -778,5 +784,6 @@ class CrossModalGAN(AdversarialModel):
 
     @classmethod
     def from_config(cls, config):
-        # Models saved before the contrastive loss existed have no such head in their weights.
-        return cls(**{"contrastive_weight": 0.0, **config})
+        # Models saved before the contrastive loss existed have no such head in their weights;
+        # models saved before the diversity loss existed keep training without it.
+        return cls(**{"contrastive_weight": 0.0, "diversity_weight": 0.0, **config})
