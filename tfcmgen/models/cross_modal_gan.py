@@ -88,7 +88,9 @@ class CrossModalGAN(AdversarialModel):
         contrastive_mismatched: bool. Each image's mismatched caption joins its contrastive
             softmax as one more negative (for both networks). With near-miss mismatches
             (`make_dataset(near_miss=...)`) these are captions that differ in one attribute
-            only, which in-batch negatives rarely are. Defaults to False.
+            only, which in-batch negatives rarely are. Defaults to True: on the shapes
+            benchmark (with `near_miss=0.5`) it raised joint colour+shape accuracy from 0.74 to
+            0.79 on seen and from 0.64 to 0.77 on held-out pairs at equal steps.
         diversity_weight: float. Weight of the diversity-sensitive generator loss
             (`tfcmgen.losses.diversity_loss`, DSGAN / MSGAN): the generator's images for a caption
             are pushed apart from the ones it drew for the same captions with other noise in the
@@ -159,7 +161,7 @@ class CrossModalGAN(AdversarialModel):
         gp_weight=10.0,
         gan_int_weight=0.0,
         contrastive_weight=1.0,
-        contrastive_mismatched=False,
+        contrastive_mismatched=True,
         diversity_weight=2.0,
         diversity_cap=0.2,
         ema_decay=0.999,
@@ -786,4 +788,5 @@ class CrossModalGAN(AdversarialModel):
     def from_config(cls, config):
         # Models saved before the contrastive loss existed have no such head in their weights;
         # models saved before the diversity loss existed keep training without it.
-        return cls(**{"contrastive_weight": 0.0, "diversity_weight": 0.0, **config})
+        return cls(**{"contrastive_weight": 0.0, "contrastive_mismatched": False,
+                      "diversity_weight": 0.0, **config})
