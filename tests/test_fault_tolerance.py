@@ -7,9 +7,9 @@ trains 4 epochs of 3 steps with a backup every 2 steps, so backups fall at steps
 
 Tolerance for "the same weights as an uninterrupted run": 1e-6 absolute on every variable,
 weights and optimizer slots (measured: 0, the runs are bit-identical on one machine; the bound
-leaves room for thread-order differences of float32 sums). The learning rates are 2e-4 / 4e-4 and
+leaves room for thread-order differences of float32 sums). The learning rates are 4e-4 / 8e-4 and
 Adam's first steps move each weight by about the learning rate, so a resumed run that repeats or
-skips a batch, restarts its random numbers or loses its optimizer slots misses it by ~1e-4.
+skips a batch, restarts its random numbers or loses its optimizer slots misses it by ~4e-4.
 
 Damaged backup: decided to refuse with a RunFolderError naming the file, never to restart
 silently (that would throw away a long run's progress without a word). Writes are atomic, so

@@ -15,9 +15,9 @@ What must hold:
 - only the chief writes: the other worker's run folder and temporary folder stay empty.
 
 Tolerance: 1e-5 absolute after 3 steps (measured: 1.3e-7; the differences come from the order of
-float32 sums in the all-reduce). The learning rates are 2e-4 / 4e-4 and Adam's first steps move
+float32 sums in the all-reduce). The learning rates are 4e-4 / 8e-4 and Adam's first steps move
 every weight by about the learning rate, so a wrong batch split or a worker training on other
-examples shows up at ~1e-4, far above it.
+examples shows up at ~4e-4, far above it.
 
 Conditioning Augmentation is turned off in these processes (by changing CrossModalGAN's default,
 as `build_gan` does not set it): that layer draws its noise for the local batch, so replica 1

@@ -143,6 +143,8 @@ class TrainConfig(_JsonConfig):
         noise_dim: int. Defaults to 64.
         base_width: int. Channel width multiplier of G and D. Defaults to 16.
         g_learning_rate, d_learning_rate: float. TTUR learning rates (Heusel et al. 2017).
+            Default 4e-4 / 8e-4: on the shapes benchmark, twice the former 2e-4 / 4e-4 took
+            joint colour+shape accuracy from 0.79 to 1.00 at equal steps.
         near_miss: float in [0, 1]. Share of mismatched captions that differ from the image in
             exactly one attribute (datasets with attributes, such as shapes; see
             `make_dataset`). Defaults to 0.5: on the shapes benchmark it raised joint
@@ -181,8 +183,8 @@ class TrainConfig(_JsonConfig):
     loss: str = "hinge"
     noise_dim: int = 64
     base_width: int = 16
-    g_learning_rate: float = 2e-4
-    d_learning_rate: float = 4e-4
+    g_learning_rate: float = 4e-4
+    d_learning_rate: float = 8e-4
     near_miss: float = 0.5
     strategy: str = "default"
     replicas: int = 1

@@ -220,6 +220,9 @@ def test_contrastive_mismatched_adds_each_images_mismatched_caption_as_a_negativ
     history = gan.fit(tf.data.Dataset.from_tensors(batch), epochs=1, verbose=0).history
     np.testing.assert_allclose(history["contrastive"][-1], float(np.mean(expected)), rtol=1e-4)
     assert CrossModalGAN.from_config(gan.get_config()).contrastive_mismatched
+    # Models saved before the option existed keep training as they did.
+    old_config = {k: v for k, v in gan.get_config().items() if k != "contrastive_mismatched"}
+    assert not CrossModalGAN.from_config(old_config).contrastive_mismatched
 
 
 def test_contrastive_weight_zero_builds_no_contrastive_head():
