@@ -191,8 +191,10 @@ def test_contrastive_term_scores_real_images_against_the_batch_captions():
     from tfcmgen.losses import contrastive_loss
 
     keras.utils.set_random_seed(0)
-    # No augmentation and no spectral norm: the step then sees exactly these D features.
-    gan = tiny_gan(run_eagerly=True, diff_augment=(), spectral_norm=False)
+    # No augmentation and no spectral norm: the step then sees exactly these D features. (The
+    # mismatched captions as extra negatives have a test of their own, below.)
+    gan = tiny_gan(run_eagerly=True, diff_augment=(), spectral_norm=False,
+                   contrastive_mismatched=False)
     batch = tiny_batch(4, seed=2)
     sentence, _ = gan.text_encoder(batch["token_ids"])
     features = gan.discriminator.features(batch["image"], training=True)
