@@ -186,42 +186,30 @@ def test_penalties_follow_their_formulas():
         np.testing.assert_allclose(penalty[i], (norm - 1.0) ** 2, rtol=1e-4)
 
 
-def test_contrastive_term_scores_real_images_against_the_batch_captions():
-    """The step's `contrastive` metric is the InfoNCE loss of D's embeddings of the real batch."""
+@pytest.mark.parametrize("mismatched", [False, True])
+def test_contrastive_term_scores_real_images_against_the_batch_captions(mismatched):
+    """The step's `contrastive` metric is the InfoNCE loss of D's embeddings of the real batch;
+    with `contrastive_mismatched` each image's mismatched caption is one more negative."""
     from tfcmgen.losses import contrastive_loss
 
     keras.utils.set_random_seed(0)
-    # No augmentation and no spectral norm: the step then sees exactly these D features. (The
-    # mismatched captions as extra negatives have a test of their own, below.)
+    # No augmentation and no spectral norm: the step then sees exactly these D features.
     gan = tiny_gan(run_eagerly=True, diff_augment=(), spectral_norm=False,
-                   contrastive_mismatched=False)
-    batch = tiny_batch(4, seed=2)
-    sentence, _ = gan.text_encoder(batch["token_ids"])
-    features = gan.discriminator.features(batch["image"], training=True)
-    image, text = gan.discriminator.contrastive_embed(features, sentence)
-    expected = float(np.mean(contrastive_loss(image, text, gan.CONTRASTIVE_TEMPERATURE)))
-    history = gan.fit(tf.data.Dataset.from_tensors(batch), epochs=1, verbose=0).history
-    np.testing.assert_allclose(history["contrastive"][-1], expected, rtol=1e-4)
-
-
-def test_contrastive_mismatched_adds_each_images_mismatched_caption_as_a_negative():
-    from tfcmgen.losses import contrastive_loss
-
-    keras.utils.set_random_seed(0)
-    gan = tiny_gan(run_eagerly=True, diff_augment=(), spectral_norm=False,
-                   contrastive_mismatched=True)
+                   contrastive_mismatched=mismatched)
     batch = tiny_batch(4, seed=2)
     sentence, _ = gan.text_encoder(batch["token_ids"])
     wrong, _ = gan.text_encoder(batch["mismatched_token_ids"])
     features = gan.discriminator.features(batch["image"], training=True)
     image, text = gan.discriminator.contrastive_embed(features, sentence)
     _, hard = gan.discriminator.contrastive_embed(features, wrong)
-    expected = contrastive_loss(image, text, gan.CONTRASTIVE_TEMPERATURE, hard_negatives=hard)
-    assert abs(float(np.mean(expected)) - float(np.mean(
-        contrastive_loss(image, text, gan.CONTRASTIVE_TEMPERATURE)))) > 1e-4
+    plain = float(np.mean(contrastive_loss(image, text, gan.CONTRASTIVE_TEMPERATURE)))
+    with_hard = float(np.mean(
+        contrastive_loss(image, text, gan.CONTRASTIVE_TEMPERATURE, hard_negatives=hard)))
+    assert abs(with_hard - plain) > 1e-4  # the two cases are told apart
     history = gan.fit(tf.data.Dataset.from_tensors(batch), epochs=1, verbose=0).history
-    np.testing.assert_allclose(history["contrastive"][-1], float(np.mean(expected)), rtol=1e-4)
-    assert CrossModalGAN.from_config(gan.get_config()).contrastive_mismatched
+    np.testing.assert_allclose(history["contrastive"][-1], with_hard if mismatched else plain,
+                               rtol=1e-4)
+    assert CrossModalGAN.from_config(gan.get_config()).contrastive_mismatched == mismatched
     # Models saved before the option existed keep training as they did.
     old_config = {k: v for k, v in gan.get_config().items() if k != "contrastive_mismatched"}
     assert not CrossModalGAN.from_config(old_config).contrastive_mismatched
