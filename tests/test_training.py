@@ -120,3 +120,22 @@ def test_trains_on_a_csv_folder_dataset(tmp_path):
     assert os.path.isfile(result.run.model_path)
     vocab = open(result.run.vocab_path, encoding="utf-8").read().split()
     assert {"red", "blue", "circle"} <= set(vocab)
+
+
+def test_demo_trains_and_draws_the_held_out_captions(tmp_path):
+    """`tfcmgen demo` end to end on a tiny config: the README's main job."""
+    import cv2
+
+    from tfcmgen.data.shapes import DEFAULT_HELD_OUT
+    from tfcmgen.demo import held_out_captions, run_demo
+
+    config = tiny_config(tmp_path / "demo")
+    captions = held_out_captions(config)
+    assert len(captions) == 2 * len(DEFAULT_HELD_OUT)
+    for (colour, shape), pair in zip(DEFAULT_HELD_OUT, zip(captions[::2], captions[1::2])):
+        assert all(f"{colour} {shape}" in caption for caption in pair)
+    path = run_demo(config, samples_per_caption=2)
+    assert path == os.path.join(config.out, "held_out.png")
+    grid = cv2.imread(path)
+    assert grid is not None and grid.shape[0] > 32 * len(captions) and grid.shape[1] >= 2 * 32
+

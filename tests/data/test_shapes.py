@@ -241,6 +241,11 @@ def test_canonical_caption():
     assert caption_for({**ATTRS, "size": "small", "shape": "circle"}) == \
         "a small red circle in the top left"
     assert caption_for({**ATTRS, "position": "center"}) == "a large red star in the center"
+    # The background is not in the caption, so it is not needed (the demo passes none).
+    no_background = {k: v for k, v in ATTRS.items() if k != "background"}
+    assert caption_for(no_background) == caption_for(ATTRS)
+    with pytest.raises(ValueError, match=r"attrs\['shape'\] must be one of"):
+        caption_for({**no_background, "shape": "hexagon"})
 
 
 def test_loading_2000_images_at_64_gives_2000_distinct_images():

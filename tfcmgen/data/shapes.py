@@ -152,10 +152,11 @@ _TEMPLATES = (
 )
 
 
-def _check_attributes(attrs: dict) -> None:
+def _check_attributes(attrs: dict, names=ATTRIBUTE_NAMES) -> None:
     if not isinstance(attrs, dict):
         raise ValueError(f"attrs must be a dict of attributes; received {type(attrs).__name__}")
-    for name, values in ATTRIBUTE_VALUES.items():
+    for name in names:
+        values = ATTRIBUTE_VALUES[name]
         if attrs.get(name) not in values:
             raise ValueError(
                 f"attrs[{name!r}] must be one of {list(values)}; received {attrs.get(name)!r}"
@@ -334,8 +335,12 @@ def make_captions(attrs: dict, rng: np.random.Generator | int | None = None,
 
 
 def caption_for(attrs: dict) -> str:
-    """The one canonical caption of some attributes: "a small red circle in the top left"."""
-    _check_attributes(attrs)
+    """The one canonical caption of some attributes: "a small red circle in the top left".
+
+    Needs colour, shape, size and position (`CAPTIONED_ATTRIBUTES`); the background, which the
+    canonical caption does not name, may be absent.
+    """
+    _check_attributes(attrs, CAPTIONED_ATTRIBUTES)
     return f"a {attrs['size']} {attrs['colour']} {attrs['shape']} in the {attrs['position']}"
 
 
