@@ -74,15 +74,16 @@ def test_unknown_loss_names_the_argument():
         losses.get("lsgan")
 
 
+def _numpy_contrastive_rows(logits):
+    """Cross-entropy of picking column i in row i, per row of `logits` (extra columns allowed)."""
+    shifted = logits - logits.max(1, keepdims=True)
+    log_softmax = shifted - np.log(np.exp(shifted).sum(1, keepdims=True))
+    return -log_softmax[range(len(logits)), range(len(logits))]
+
+
 def _numpy_contrastive(image, text, temperature):
     logits = image @ text.T / temperature
-
-    def cross_entropy(rows):
-        rows = rows - rows.max(axis=1, keepdims=True)
-        log_softmax = rows - np.log(np.exp(rows).sum(axis=1, keepdims=True))
-        return -np.diag(log_softmax)
-
-    return 0.5 * (cross_entropy(logits) + cross_entropy(logits.T))
+    return 0.5 * (_numpy_contrastive_rows(logits) + _numpy_contrastive_rows(logits.T))
 
 
 def test_contrastive_loss_is_symmetric_infonce():
@@ -117,8 +118,7 @@ def test_contrastive_hard_negatives_join_each_images_own_softmax():
     image, text, hard = rng.normal(size=(3, 5, 4)).astype("float32")
     logits = image @ text.T / 0.1
     with_hard = np.concatenate([logits, (image * hard).sum(1, keepdims=True) / 0.1], axis=1)
-    shifted = with_hard - with_hard.max(1, keepdims=True)
-    image_to_text = -(shifted - np.log(np.exp(shifted).sum(1, keepdims=True)))[range(5), range(5)]
+    image_to_text = _numpy_contrastive_rows(with_hard)
     text_to_image = _numpy_contrastive_rows(logits.T)
     expected = 0.5 * (image_to_text + text_to_image)
     loss = losses.contrastive_loss(image, text, temperature=0.1, hard_negatives=hard).numpy()
@@ -128,12 +128,6 @@ def test_contrastive_hard_negatives_join_each_images_own_softmax():
     plain = losses.contrastive_loss(eye, eye, temperature=0.1).numpy()
     doubled = losses.contrastive_loss(eye, eye, temperature=0.1, hard_negatives=eye).numpy()
     np.testing.assert_allclose(doubled - plain, 0.5 * np.log(2.0), atol=1e-3)
-
-
-def _numpy_contrastive_rows(logits):
-    """Image-to-caption cross-entropy per row of `logits`."""
-    shifted = logits - logits.max(1, keepdims=True)
-    return -np.diag(shifted - np.log(np.exp(shifted).sum(1, keepdims=True)))
 
 
 def test_diversity_loss_is_the_capped_distance_ratio():

@@ -49,7 +49,8 @@ _LAZY = {
 
 __all__ = sorted([
     "ATTRIBUTE_NAMES", "ATTRIBUTE_VALUES", "BACKGROUNDS", "CAPTIONED_ATTRIBUTES", "COLOURS",
-    "DEFAULT_HELD_OUT", "DEFAULT_MAX_PIXELS", "FORMATS", "MIRRORED_POSITIONS", "POSITIONS", "SHAPES", "SIZES",
+    "DEFAULT_HELD_OUT", "DEFAULT_MAX_PIXELS", "FORMATS", "MIRRORED_POSITIONS", "POSITIONS",
+    "SHAPES", "SIZES",
     "SUPPORTED_EXTENSIONS", "CaptionedImages", "DatasetError", "DatasetWarning", "ImageError",
     "caption_for", "caption_grid", "center_square", "decode_image", "decode_images",
     "detect_format", "flip_horizontal", "image_header", "load_folder", "load_shapes",

@@ -68,6 +68,22 @@ def load_dataset(name_or_path: str, format: str | None = None, image_size: int =
     return load_folder(name_or_path, format=format, image_size=image_size, **kwargs)
 
 
+def _group_ids(keys) -> np.ndarray:
+    """int64 id per key, equal keys alike, numbered in order of first appearance."""
+    index: dict[tuple, int] = {}
+    return np.array([index.setdefault(key, len(index)) for key in keys], np.int64)
+
+
+def _attribute_keys(data: CaptionedImages, mismatch_on: Sequence[str] | None):
+    """Per image, the tuple of its `mismatch_on` attribute values (None: all); None without
+    attributes."""
+    if data.attributes is None:
+        return None
+    names = sorted({k for a in data.attributes for k in a}) if mismatch_on is None \
+        else list(mismatch_on)
+    return [tuple(a.get(k) for k in names) for a in data.attributes]
+
+
 def _mismatch_tables(data: CaptionedImages, mismatch_on: Sequence[str] | None):
     """Images sorted by group (same attributes, or each image alone), and each image's group span.
 
@@ -75,14 +91,8 @@ def _mismatch_tables(data: CaptionedImages, mismatch_on: Sequence[str] | None):
     the sorted order gives a uniform draw among the images of other groups, in-graph and exact.
     """
     n = len(data)
-    if data.attributes is not None:
-        names = sorted({k for a in data.attributes for k in a}) if mismatch_on is None \
-            else list(mismatch_on)
-        keys = [tuple(a.get(k) for k in names) for a in data.attributes]
-        index: dict[tuple, int] = {}
-        groups = np.array([index.setdefault(key, len(index)) for key in keys], np.int64)
-    else:
-        groups = np.arange(n, dtype=np.int64)
+    keys = _attribute_keys(data, mismatch_on)
+    groups = np.arange(n, dtype=np.int64) if keys is None else _group_ids(keys)
     order = np.argsort(groups, kind="stable")
     counts = np.bincount(groups)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
@@ -104,30 +114,25 @@ def _near_miss_tables(data: CaptionedImages, mismatch_on: Sequence[str] | None):
     uniform draw from the span with i's sub-span skipped is a uniform near miss. Returns int64
     arrays [A, N]: `order`, and per image `span_start`, `span_size`, `own_start`, `own_size`.
     """
-    if data.attributes is None:
+    keys = _attribute_keys(data, mismatch_on)
+    if keys is None:
         return None
-    names = sorted({k for a in data.attributes for k in a}) if mismatch_on is None \
-        else list(mismatch_on)
-    keys = [tuple(a.get(k) for k in names) for a in data.attributes]
-    full_index: dict[tuple, int] = {}
-    full = np.array([full_index.setdefault(key, len(full_index)) for key in keys], np.int64)
+    full = _group_ids(keys)
+    own_size = np.bincount(full)[full]
     tables = {name: [] for name in ("order", "span_start", "span_size", "own_start", "own_size")}
-    for position in range(len(names)):
-        rest_index: dict[tuple, int] = {}
-        rest = np.array([rest_index.setdefault(key[:position] + key[position + 1:],
-                                               len(rest_index)) for key in keys], np.int64)
+    for position in range(len(keys[0])):
+        rest = _group_ids(key[:position] + key[position + 1:] for key in keys)
         order = np.lexsort((full, rest))  # by rest, then by full group
         inverse = np.empty_like(order)
         inverse[order] = np.arange(len(order))
-        span_size = np.bincount(rest)[rest]
-        own_size = np.bincount(full)[full]
-        span_start = np.concatenate([[0], np.cumsum(np.bincount(rest))[:-1]])[rest]
+        rest_counts = np.bincount(rest)
+        span_start = np.concatenate([[0], np.cumsum(rest_counts)[:-1]])[rest]
         # The first sorted position of i's own group: its lowest position among equal groups.
-        first = np.full(len(full_index), len(order), np.int64)
+        first = np.full(full.max() + 1, len(order), np.int64)
         np.minimum.at(first, full, inverse)
         tables["order"].append(order)
         tables["span_start"].append(span_start)
-        tables["span_size"].append(span_size)
+        tables["span_size"].append(rest_counts[rest])
         tables["own_start"].append(first[full])
         tables["own_size"].append(own_size)
     return {name: np.stack(rows).astype(np.int64) for name, rows in tables.items()}
