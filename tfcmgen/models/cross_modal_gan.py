@@ -468,7 +468,7 @@ class CrossModalGAN(AdversarialModel):
         image, text = self.discriminator.contrastive_embed(features, sentence)
         hard = None
         if self.contrastive_mismatched and mismatched_sentence is not None:
-            _, hard = self.discriminator.contrastive_embed(features, mismatched_sentence)
+            hard = self.discriminator.contrastive_text_embed(mismatched_sentence)
         all_images, all_texts, offset = image, text, 0
         if self.distribute_strategy.num_replicas_in_sync > 1:
             context = tf.distribute.get_replica_context()

@@ -149,12 +149,18 @@ class Discriminator(keras.layers.Layer):
         Their dot products score every image against every caption of a batch for the
         contrastive loss (`tfcmgen.losses.contrastive_loss`). Needs `contrastive_dim > 0`.
         """
+        flat = ops.reshape(features, (-1, 16 * self.widths[-1]))
+        text = self.contrastive_text_embed(sentence)
+        image = ops.cast(self.contrastive_image(flat), "float32")
+        return ops.normalize(image, axis=-1), text
+
+    def contrastive_text_embed(self, sentence):
+        """Sentence [B, D] -> the L2-normalised text embedding of `contrastive_embed`, float32
+        (for captions that need no image side, such as hard negatives)."""
         if not self.contrastive_dim:
             raise ValueError("contrastive_embed needs a Discriminator built with contrastive_dim > 0")
-        flat = ops.reshape(features, (-1, 16 * self.widths[-1]))
-        image = ops.cast(self.contrastive_image(flat), "float32")
         text = ops.cast(self.contrastive_text(ops.cast(sentence, self.compute_dtype)), "float32")
-        return ops.normalize(image, axis=-1), ops.normalize(text, axis=-1)
+        return ops.normalize(text, axis=-1)
 
     def call(self, inputs, training=None):
         images, sentence = inputs
