@@ -195,8 +195,10 @@ def test_same_images_as_keras_in_a_fresh_process(fresh_process, keras_images, ti
 def test_text_ops_list_matches_the_exported_graph(fresh_process, exported):
     from tfcmgen.export import ExportMetadata
 
-    assert "CaseFoldUTF8" in fresh_process["ops"]
-    assert fresh_process["beyond_core"] == sorted(SERVING_TEXT_OPS)
+    # Case folding is core hash-table lookups now (tfcmgen.text.case_folding), not TF Text.
+    assert "CaseFoldUTF8" not in fresh_process["ops"]
+    assert "LookupTableFindV2" in fresh_process["ops"]
+    assert fresh_process["beyond_core"] == sorted(SERVING_TEXT_OPS) == []
     assert list(ExportMetadata.load(exported.out).serving_text_ops) == sorted(SERVING_TEXT_OPS)
 
 

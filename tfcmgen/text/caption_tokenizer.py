@@ -2,17 +2,18 @@
 
 import keras
 import tensorflow as tf
-import tensorflow_text as tf_text
 
+from tfcmgen.text import case_folding
 from tfcmgen.text.normalize import re2_patterns
 from tfcmgen.text.pure_tokenizer import check_max_length
 from tfcmgen.text.vocabulary import PAD_ID, SPECIAL_TOKENS, UNK_ID, as_vocabulary
 
-# Op types the layer adds beyond core TensorFlow. Stock TF Serving links an older tensorflow-text
-# (2.12 at the last report) and reports newer ops as "not registered"; CaseFoldUTF8 has been in
-# tensorflow-text since 1.0. Everything else the layer runs is core TF (UnicodeTranscode,
-# StaticRegexReplace, StringSplitV2, the hash-table ops, RaggedTensorToTensor).
-SERVING_TEXT_OPS = ("CaseFoldUTF8",)
+# Op types the layer adds beyond core TensorFlow: none. Case folding is two hash-table lookups
+# (`case_folding`) instead of tensorflow-text's CaseFoldUTF8, so `saved_model_cli`, TF Java, the C
+# API and TF Serving builds without TF Text load the export. Everything the layer runs is core TF
+# (UnicodeTranscode, UnicodeDecode, StaticRegexReplace, StringSplitV2, the hash-table ops,
+# UnicodeEncode, RaggedTensorToTensor).
+SERVING_TEXT_OPS = ()
 
 
 @keras.saving.register_keras_serializable(package="tfcmgen")
@@ -21,9 +22,10 @@ class CaptionTokenizer(keras.layers.Layer):
 
     Runs eagerly, in `tf.data` maps, in `tf.function`s and in exported SavedModels, so serving takes
     raw strings. The steps are those of `tfcmgen.text.normalize.split_words`: invalid UTF-8 becomes
-    U+FFFD; characters not assigned in Unicode 12.1 (and U+200B) become spaces; NFKC_Casefold
-    (tensorflow-text `case_fold_utf8`); every character that is not a letter, mark or digit
-    separates words. Each word maps to its vocabulary id, unknown words to `[UNK]` (1).
+    U+FFFD; characters not assigned in Unicode 12.1 (and U+200B) become spaces; NFKC_Casefold by
+    the two lookup tables of `tfcmgen.text.case_folding` (core TensorFlow ops only, so exports
+    load without tensorflow-text; ICU's result except for combining marks stacked out of
+    canonical order); every character that is not a letter, mark or digit separates words. Each word maps to its vocabulary id, unknown words to `[UNK]` (1).
 
     Fixed length: each caption gives exactly `max_length` ids, its first `max_length` words. Longer
     captions are truncated (words past `max_length` are dropped); shorter ones are padded at the end
@@ -77,11 +79,62 @@ class CaptionTokenizer(keras.layers.Layer):
                 ),
                 default_value=tf.constant(UNK_ID, dtype=tf.int64),
             )
+            self._make_fold_tables()
         self.built = True
 
     @property
     def vocabulary_size(self):
         return len(self.vocabulary)
+
+    def _make_fold_tables(self):
+        case_map = case_folding.case_map()
+        pairs = case_folding.composition_pairs()
+        self._case_table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(
+                tf.constant(list(case_map), tf.int64),
+                tf.constant([value.encode("utf-8") for value in case_map.values()], tf.string),
+            ),
+            # Not valid UTF-8, so no mapping equals it: marks "keep the character".
+            default_value=tf.constant(b"\xff", tf.string),
+        )
+        self._pair_table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(
+                tf.constant(list(pairs), tf.int64), tf.constant(list(pairs.values()), tf.int64)
+            ),
+            default_value=tf.constant(-1, tf.int64),
+        )
+
+    def _fold(self, strings):
+        """`case_folding.fold` of `[B]` valid UTF-8 strings, in core TensorFlow ops."""
+        chars = tf.strings.unicode_split(strings, "UTF-8")
+        code_points = tf.strings.unicode_decode(strings, "UTF-8")
+        mapped = self._case_table.lookup(tf.cast(code_points.flat_values, tf.int64))
+        mapped = tf.where(tf.equal(mapped, b"\xff"), chars.flat_values, mapped)
+        strings = tf.strings.reduce_join(chars.with_flat_values(mapped), axis=1)
+        code_points = tf.cast(tf.strings.unicode_decode(strings, "UTF-8"), tf.int64)
+        for _ in range(case_folding.COMPOSITION_PASSES):
+            code_points = self._compose_pass(code_points)
+        return tf.strings.unicode_encode(tf.cast(code_points, tf.int32), "UTF-8")
+
+    def _compose_pass(self, code_points):
+        """`case_folding.compose_pass` on every row of a ragged `[B, (chars)]` int64 tensor."""
+        values = code_points.flat_values
+        rows = code_points.value_rowids()
+        count = tf.shape(values, out_type=tf.int64)[0]
+        positions = tf.range(count)
+        last = tf.equal(positions + 1, tf.gather(code_points.row_limits(), rows))
+        # Shifted copies cut to `count`, so an empty batch stays empty.
+        following = tf.concat([values[1:], tf.zeros([1], tf.int64)], axis=0)[:count]
+        composite = self._pair_table.lookup(values * case_folding.PAIR_BASE + following)
+        found = tf.logical_and(composite >= 0, tf.logical_not(last))
+        found_before = tf.concat([[False], found], axis=0)[:count]
+        applied = tf.logical_and(found, tf.logical_not(found_before))
+        consumed = tf.concat([[False], applied], axis=0)[:count]
+        keep = tf.logical_not(consumed)
+        values = tf.boolean_mask(tf.where(applied, composite, values), keep)
+        return tf.RaggedTensor.from_value_rowids(
+            values, tf.boolean_mask(rows, keep), nrows=code_points.nrows()
+        )
 
     def split(self, strings):
         """Returns the normalised words of `[B]` strings as a tf.RaggedTensor `[B, (words)]`."""
@@ -89,7 +142,7 @@ class CaptionTokenizer(keras.layers.Layer):
             strings, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD
         )
         strings = tf.strings.regex_replace(strings, self._not_kept_pattern, " ")
-        strings = tf_text.case_fold_utf8(strings)
+        strings = self._fold(strings)
         strings = tf.strings.regex_replace(strings, self._separator_pattern, " ")
         return tf.strings.split(strings)
 

@@ -117,9 +117,11 @@ def nfkc_casefold(text):
     Returns:
         The normalised, case-folded str.
     """
-    if text.isascii():
-        return text.lower()
-    return unicodedata.normalize("NFC", "".join(map(_casefold_char, text)))
+    # The table method of `case_folding` (what the serving graph computes with core TensorFlow
+    # ops); it equals ICU's result except for combining marks stacked out of canonical order.
+    from tfcmgen.text.case_folding import fold
+
+    return fold(text)
 
 
 def split_words(caption):
