@@ -37,8 +37,18 @@ def _load_shapes_dataset(image_size: int = 64, **kwargs) -> CaptionedImages:
     return load_shapes(image_size=image_size, **kwargs)
 
 
+def _load_two_object_shapes_dataset(image_size: int = 64, **kwargs) -> CaptionedImages:
+    from tfcmgen.data.two_object_shapes import load_two_object_shapes
+
+    kwargs.pop("captions_per_image", None)  # one caption per phrasing that fits the image
+    return load_two_object_shapes(image_size=image_size, **kwargs)
+
+
 # Built-in datasets by name; anything else given to load_dataset is a folder or caption file.
-DATASETS: dict[str, Callable[..., CaptionedImages]] = {"shapes": _load_shapes_dataset}
+DATASETS: dict[str, Callable[..., CaptionedImages]] = {
+    "shapes": _load_shapes_dataset,
+    "shapes2": _load_two_object_shapes_dataset,
+}
 
 
 def load_dataset(name_or_path: str, format: str | None = None, image_size: int = 64,
@@ -48,7 +58,8 @@ def load_dataset(name_or_path: str, format: str | None = None, image_size: int =
     A registered name wins over a folder of the same name; write "./shapes" for the folder.
 
     Args:
-        name_or_path: str. "shapes", or a dataset folder / caption file (see `load_folder`).
+        name_or_path: str. "shapes", "shapes2" (two objects and a relation, see
+            `two_object_shapes`), or a dataset folder / caption file (see `load_folder`).
         format: None, "csv", "jsonl" or "cub". Folder datasets only. Defaults to None (detect).
         image_size: int. Side of the square images. Defaults to 64.
         **kwargs: passed on: `num_images`, `seed`, `held_out`, `captions_per_image`, `split` for
@@ -161,6 +172,7 @@ def make_dataset(
     mismatch_on: Sequence[str] | None = None,
     near_miss: float = 0.0,
     include_captions: bool = False,
+    swap_negatives: float = 0.0,
 ) -> tf.data.Dataset:
     """Builds the training (or evaluation) `tf.data.Dataset`.
 
@@ -196,6 +208,13 @@ def make_dataset(
             attributes; ignored without them. Defaults to 0 (uniform mismatches only).
         include_captions: bool. Also yield the chosen strings as "caption" and
             "mismatched_caption" (after augmentation), for inspection. Defaults to False.
+        swap_negatives: float in [0, 1]. Share of mismatched captions replaced by the image's
+            own caption with two words of one kind exchanged ("a blue circle left of a red
+            square" for "a red circle left of a blue square") or the two sides of a relation
+            exchanged (`tfcmgen.data.caption_swaps`): hard negatives that only a text encoder
+            binding attributes to objects tells apart. Derived from the caption text, so it works
+            without attributes; captions with no such rewrite keep their usual mismatch.
+            Defaults to 0.
     """
     if not isinstance(data, CaptionedImages):
         raise ValueError(f"data must be CaptionedImages; received {type(data).__name__}")
@@ -208,6 +227,11 @@ def make_dataset(
     if isinstance(near_miss, bool) or not isinstance(near_miss, (int, float, np.floating)) \
             or not 0.0 <= near_miss <= 1.0:
         raise ValueError(f"near_miss must be a float in [0, 1]; received near_miss={near_miss!r}")
+    if isinstance(swap_negatives, bool) \
+            or not isinstance(swap_negatives, (int, float, np.floating)) \
+            or not 0.0 <= swap_negatives <= 1.0:
+        raise ValueError("swap_negatives must be a float in [0, 1]; "
+                         f"received swap_negatives={swap_negatives!r}")
     augmentation = _resolve_augmentation(augment)
     data = decode_images(data, image_size)
     n = len(data)
@@ -231,11 +255,29 @@ def make_dataset(
     if near is not None:
         tables.update({f"near_{name}": tf.constant(value) for name, value in near.items()})
         near_attributes = near["order"].shape[0]
+    if swap_negatives > 0.0:
+        from tfcmgen.data.caption_swaps import swap_table
 
-    def pick_caption(indices, uniform):
+        tables["swaps"] = tf.constant(swap_table(data.all_captions(), seed=seed).tolist(),
+                                      tf.string)
+
+    def caption_index(indices, uniform):
         count = tf.gather(tables["caption_count"], indices)
         k = tf.minimum(tf.cast(uniform * tf.cast(count, tf.float32), tf.int64), count - 1)
-        return tf.gather(tables["captions"], tf.gather(tables["caption_start"], indices) + k)
+        return tf.gather(tables["caption_start"], indices) + k
+
+    def pick_caption(indices, uniform):
+        return tf.gather(tables["captions"], caption_index(indices, uniform))
+
+    def swapped_captions(caption_ids, mismatched, seed_pair):
+        """The caption's swapped rewrite (a random one of its two) for a `swap_negatives` share."""
+        draws = tf.random.stateless_uniform([2, tf.shape(caption_ids)[0]],
+                                            seed=seed_pair + tf.constant([0, 5], tf.int64))
+        options = tf.gather(tables["swaps"], caption_ids)  # [B, 2], "" where there is none
+        column = tf.cast(draws[1] < 0.5, tf.int32)
+        chosen = tf.gather(options, column, batch_dims=1)
+        chosen = tf.where(chosen == "", tf.gather(options, 1 - column, batch_dims=1), chosen)
+        return tf.where((draws[0] < swap_negatives) & (chosen != ""), chosen, mismatched)
 
     def near_misses(indices, attribute_draw, draw, fallback):
         """One near miss per image (see `_near_miss_tables`), `fallback` where there is none."""
@@ -256,7 +298,8 @@ def make_dataset(
     def build_batch(indices, batch_seed):
         seed_pair = tf.stack([batch_seed, tf.constant(seed, tf.int64)])
         draws = tf.random.stateless_uniform([6, tf.shape(indices)[0]], seed=seed_pair)
-        captions = pick_caption(indices, draws[0])
+        caption_ids = caption_index(indices, draws[0])
+        captions = tf.gather(tables["captions"], caption_ids)
         # Uniform among images of other groups: skip over this image's own group span.
         size = tf.gather(tables["group_size"], indices)
         start = tf.gather(tables["group_start"], indices)
@@ -267,6 +310,8 @@ def make_dataset(
             others = tf.where(draws[3] < near_miss, near_misses(indices, draws[4], draws[5], others),
                               others)
         mismatched = pick_caption(others, draws[2])
+        if swap_negatives > 0.0:
+            mismatched = swapped_captions(caption_ids, mismatched, seed_pair)
 
         # Augmented as uint8: a quarter of the memory traffic of float32.
         images = tf.gather(tables["images"], indices)

@@ -245,14 +245,36 @@ def render_shape(attrs: dict, image_size: int = 64, seed: int = 0) -> np.ndarray
     centre = np.array([fx * size + dx, fy * size + dy])
     radius = _RADIUS[attrs["size"]] * scale * size
     colour = tuple(int(round(c * shade)) for c in COLOUR_RGB[attrs["colour"]])
+    draw_shape(image, attrs["shape"], colour, centre, radius, angle)
+    return image
+
+
+def draw_shape(image: np.ndarray, shape: str, rgb, centre, radius: float,
+               angle: float = 0.0) -> np.ndarray:
+    """Draws one filled, anti-aliased shape onto `image` (uint8 `[S, S, 3]`, in place).
+
+    The drawing step of `render_shape`, for images with several shapes
+    (`tfcmgen.data.two_object_shapes`).
+
+    Args:
+        image: `np.ndarray` uint8 `[S, S, 3]`, drawn on in place and returned.
+        shape: one of `SHAPES`.
+        rgb: three ints in [0, 255].
+        centre: (x, y) in pixels.
+        radius: float. In pixels (see `_outline` for each shape's extent).
+        angle: float. Rotation in radians. Defaults to 0.
+    """
+    if shape not in SHAPES:
+        raise ValueError(f"shape must be one of {list(SHAPES)}; received shape={shape!r}")
+    centre = np.asarray(centre, np.float64)
     one = 1 << _SHIFT
-    if attrs["shape"] == "circle":
+    if shape == "circle":
         cv2.circle(image, tuple(int(v) for v in np.round(centre * one)), int(round(radius * one)),
-                   colour, -1, cv2.LINE_AA, _SHIFT)
+                   tuple(rgb), -1, cv2.LINE_AA, _SHIFT)
     else:
         c, s = np.cos(angle), np.sin(angle)
-        points = _outline(attrs["shape"], radius) @ np.array([[c, s], [-s, c]]) + centre
-        cv2.fillPoly(image, [np.round(points * one).astype(np.int32)], colour, cv2.LINE_AA,
+        points = _outline(shape, radius) @ np.array([[c, s], [-s, c]]) + centre
+        cv2.fillPoly(image, [np.round(points * one).astype(np.int32)], tuple(rgb), cv2.LINE_AA,
                      _SHIFT)
     return image
 
