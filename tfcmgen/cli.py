@@ -25,7 +25,6 @@ from tfcmgen.config import (
     PRECISIONS,
     STRATEGIES,
     SUPPORTED_IMAGE_SIZES,
-    TASK_DEFAULTS,
     TASKS,
     TEXT_POOLINGS,
     ConfigError,
@@ -96,11 +95,13 @@ def _train_config(args: argparse.Namespace, **defaults) -> TrainConfig:
 
 
 def _cmd_train(args) -> int:
-    config = _train_config(args, **TASK_DEFAULTS[args.task or "text2image"])
+    from tfcmgen.tasks import task_class
+
+    config = _train_config(args, **task_class(args.task or "text2image").defaults)
     if args.dry_run:
         print(config.to_json())
         return 0
-    from tfcmgen.training import train
+    from tfcmgen.jobs.runner import train
 
     result = train(config)
     print(f"trained for {result.seconds / 60:.1f} min; model: {result.run.model_path}")
@@ -138,7 +139,7 @@ def _cmd_generate(args) -> int:
     if args.dry_run:
         print(config.to_json())
         return 0
-    from tfcmgen.generation import generate_grid
+    from tfcmgen.jobs.generate import generate_grid
 
     path = generate_grid(config)
     print(f"wrote {path}")

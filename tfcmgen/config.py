@@ -17,10 +17,11 @@ import dataclasses
 import json
 from typing import Any
 
+from tfcmgen import registry
 from tfcmgen.atomic import write_text_atomic
 
 SUPPORTED_IMAGE_SIZES = (32, 64, 128, 256)
-TASKS = ("text2image", "edit")
+TASKS = tuple(registry.TASKS)
 LOSSES = ("hinge", "bce", "wgan-gp")
 FUSIONS = ("add", "multiply", "concat", "gated", "film")
 TEXT_POOLINGS = ("mean", "bigru", "attention")
@@ -28,14 +29,16 @@ STRATEGIES = ("default", "mirrored", "multiworker")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 FORMATS = (None, "csv", "jsonl", "cub")
 
-# Settings a task trains best with where they differ from TrainConfig's (text-to-image) defaults;
-# `tfcmgen train --task edit` starts from these, and flags still override them. The editor learns
-# from a reconstruction target, so it takes a smaller batch and larger learning rates than the GAN
-# (`bench/edit_quality.py` measures it with these).
-TASK_DEFAULTS = {
-    "text2image": {},
-    "edit": {"batch_size": 16, "g_learning_rate": 1e-3, "d_learning_rate": 2e-3, "base_width": 32},
-}
+
+def __getattr__(name):
+    # TASK_DEFAULTS: task name -> the settings it trains best with where they differ from
+    # TrainConfig's defaults. Each task declares its own (`Task.defaults`); read lazily because
+    # the tasks import this module.
+    if name == "TASK_DEFAULTS":
+        from tfcmgen.tasks import task_class
+
+        return {task: dict(task_class(task).defaults) for task in TASKS}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class ConfigError(ValueError):

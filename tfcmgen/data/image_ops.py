@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from tfcmgen.data.errors import ImageError
+from tfcmgen.runtime.images import center_square, to_float, to_uint8  # noqa: F401  (re-exported)
 
 # 50 megapixels: a 7000x7000 photo still loads; decoding it takes ~200 MB as 8-bit RGBA.
 DEFAULT_MAX_PIXELS = 50_000_000
@@ -223,37 +224,6 @@ def read_image(
     except OSError as error:
         raise ImageError(str(path), f"cannot read file: {error.strerror or error}") from None
     return decode_image(data, str(path), max_pixels, min_side)
-
-
-def center_square(image: np.ndarray, size: int) -> np.ndarray:
-    """Crops the centred square and resizes it to `size x size`: the shorter side becomes `size`,
-    nothing is stretched.
-
-    Area interpolation when shrinking (no aliasing), bicubic when enlarging.
-    """
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-        raise ValueError(f"size must be an int >= 1; received {size!r}")
-    if image.ndim != 3 or image.shape[0] < 1 or image.shape[1] < 1:
-        raise ValueError(f"image must be [H, W, C] with H, W >= 1; received shape={image.shape}")
-    height, width = image.shape[:2]
-    side = min(height, width)
-    top, left = (height - side) // 2, (width - side) // 2
-    square = image[top:top + side, left:left + side]
-    if side == size:
-        return np.ascontiguousarray(square)
-    interpolation = cv2.INTER_AREA if side > size else cv2.INTER_CUBIC
-    return cv2.resize(square, (size, size), interpolation=interpolation)
-
-
-def to_float(image: np.ndarray) -> np.ndarray:
-    """uint8 pixels to float32 in [-1, 1] (0 -> -1, 255 -> 1), the range the generator outputs."""
-    return image.astype(np.float32) / 127.5 - 1.0
-
-
-def to_uint8(image) -> np.ndarray:
-    """float pixels in [-1, 1] back to uint8, clipping values outside the range."""
-    x = np.asarray(image, dtype=np.float32)
-    return np.clip(np.round((x + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
 def flip_horizontal(image: np.ndarray) -> np.ndarray:
