@@ -279,7 +279,7 @@ def test_rotation_and_crop_are_off_for_captions_that_name_positions(shapes32, to
 
 def test_auto_augmentation_on_shapes_only_flips(shapes32, tokenizer):
     ds = make_dataset(shapes32, tokenizer, image_size=32, batch_size=48, shuffle=False,
-                      deterministic=True, augment="auto", include_captions=True)
+                      deterministic=True, augment="flip+rotate", include_captions=True)
     batch = batches(ds)[0]
     original = shapes32.images.astype(np.float32) / 127.5 - 1.0
     for i, (image, caption) in enumerate(zip(batch["image"], decoded(batch))):
@@ -315,7 +315,7 @@ def test_graph_caption_swap_matches_python():
 
 def test_deterministic_mode_repeats_exactly_and_epochs_differ(shapes32, tokenizer):
     def run():
-        ds = make_dataset(shapes32, tokenizer, image_size=32, batch_size=16, augment="auto",
+        ds = make_dataset(shapes32, tokenizer, image_size=32, batch_size=16, augment="flip+rotate",
                           deterministic=True, seed=7, include_captions=True)
         return [batches(ds) for _ in range(2)]
 
@@ -374,8 +374,8 @@ def test_load_dataset_dispatches_names_and_folders(tmp_path):
 
 
 def test_bad_arguments_are_named(shapes32, tokenizer):
-    with pytest.raises(ValueError, match="augment must be.*received augment='rotate'"):
-        make_dataset(shapes32, tokenizer, augment="rotate")
+    with pytest.raises(ValueError, match="augment must be.*received augment='spin'"):
+        make_dataset(shapes32, tokenizer, augment="spin")
     with pytest.raises(ValueError, match="batch_size"):
         make_dataset(shapes32, tokenizer, batch_size=0)
     with pytest.raises(ValueError, match="tokenizer must be callable"):
@@ -384,3 +384,22 @@ def test_bad_arguments_are_named(shapes32, tokenizer):
         Augmentation(flip_probability=2.0)
     with pytest.raises(ValueError, match="min_crop_fraction"):
         Augmentation(min_crop_fraction=0.0)
+
+
+def test_word_dropout_turns_only_words_into_unknown_at_about_its_rate(shapes32, tokenizer):
+    def ids(rate):
+        ds = make_dataset(shapes32, tokenizer, image_size=32, batch_size=48, shuffle=False,
+                          deterministic=True, word_dropout=rate)
+        batch = batches(ds)[0]
+        return batch["token_ids"], batch["mismatched_token_ids"]
+
+    plain, plain_mismatched = ids(0.0)
+    dropped, mismatched = ids(0.3)
+    changed = plain != dropped
+    assert np.all(dropped[changed] == 1) and np.all(plain[changed] > 1)  # words -> [UNK] only
+    np.testing.assert_array_equal(dropped == 0, plain == 0)  # padding stays
+    rate = changed.sum() / (plain > 1).sum()
+    assert 0.2 < rate < 0.4
+    np.testing.assert_array_equal(mismatched, plain_mismatched)  # mismatched captions untouched
+    with pytest.raises(ValueError, match="word_dropout must be a float in \\[0, 1\\)"):
+        make_dataset(shapes32, tokenizer, word_dropout=1.0)

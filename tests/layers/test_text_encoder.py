@@ -119,3 +119,37 @@ def test_bad_arguments_raise_naming_them(kwargs, message):
 def test_token_ids_must_be_two_dimensional():
     with pytest.raises(ValueError, match="token ids"):
         TextEncoder(10, 4)(np.zeros((2, 3, 4), "int32"))
+
+
+@pytest.mark.parametrize("pooling", ["mean", "bigru", "attention"])
+def test_unknown_words_are_masked_wherever_they_stand(pooling):
+    # [UNK] is id 1: inserted anywhere, it changes neither the sentence nor the other words.
+    encoder = TextEncoder(10, 4, embedding_matrix=_matrix(), pooling=pooling, output_dim=3)
+    plain = np.array([[3, 4, 5, 0, 0, 0, 0]], "int32")
+    with_unknown = np.array([[1, 3, 1, 4, 5, 1, 0]], "int32")
+    sentence, words = encoder(plain)
+    unknown_sentence, unknown_words = encoder(with_unknown)
+    np.testing.assert_allclose(unknown_sentence, sentence, atol=1e-5)
+    np.testing.assert_array_equal(np.asarray(unknown_words)[0, [0, 2, 5]], 0.0)
+    # Without the mask (models saved before it) [UNK] is a word like any other.
+    old = TextEncoder(10, 4, embedding_matrix=_matrix(), pooling=pooling, output_dim=3,
+                      mask_unknown=False)
+    old(plain)
+    old.set_weights(encoder.get_weights())
+    assert not np.allclose(old(with_unknown)[0], old(plain)[0], atol=1e-3)
+
+
+@pytest.mark.parametrize("pooling", ["mean", "attention"])
+def test_order_free_poolings_ignore_word_order(pooling):
+    encoder = TextEncoder(10, 4, embedding_matrix=_matrix(), pooling=pooling)
+    forward, backward = encoder(np.array([[3, 4, 5, 0], [5, 1, 4, 3]], "int32"))[0]
+    np.testing.assert_allclose(forward, backward, atol=1e-5)
+
+
+def test_config_without_mask_unknown_loads_with_the_old_behaviour():
+    encoder = TextEncoder(10, 4)
+    assert encoder.mask_unknown and encoder.get_config()["mask_unknown"] is True
+    config = encoder.get_config()
+    del config["mask_unknown"]
+    assert TextEncoder.from_config(config).mask_unknown is False
+    assert TextEncoder.from_config(encoder.get_config()).mask_unknown is True

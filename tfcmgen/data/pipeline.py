@@ -20,17 +20,20 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
 
-from tfcmgen.data.augmentation import AUGMENTATIONS, Augmentation
+from tfcmgen.data.augmentation import AUGMENTATIONS, Augmentation, decide_augmentation
 from tfcmgen.data.captioned_images import CaptionedImages
 from tfcmgen.data.errors import DatasetError
 from tfcmgen.data.folders import decode_images, load_folder
 from tfcmgen.data.shapes import load_shapes
+
+logger = logging.getLogger(__name__)
 
 
 def _load_shapes_dataset(image_size: int = 64, **kwargs) -> CaptionedImages:
@@ -149,13 +152,17 @@ def _near_miss_tables(data: CaptionedImages, mismatch_on: Sequence[str] | None):
     return {name: np.stack(rows).astype(np.int64) for name, rows in tables.items()}
 
 
-def _resolve_augmentation(augment) -> Augmentation | None:
+def _resolve_augmentation(augment, data=None, seed=0) -> Augmentation | None:
     if augment is None or isinstance(augment, Augmentation):
         return augment
     if isinstance(augment, str) and augment in AUGMENTATIONS:
         return AUGMENTATIONS[augment]
-    raise ValueError(f"augment must be None, an Augmentation or one of {list(AUGMENTATIONS)}; "
-                     f"received augment={augment!r}")
+    if augment == "auto" and data is not None:
+        decision = decide_augmentation(data.images, [c[0] for c in data.captions], seed=seed)
+        logger.warning("%s: %s", data.name, decision)
+        return AUGMENTATIONS[decision.augment]
+    raise ValueError(f"augment must be None, an Augmentation, 'auto' or one of "
+                     f"{list(AUGMENTATIONS)}; received augment={augment!r}")
 
 
 def make_dataset(
@@ -173,6 +180,7 @@ def make_dataset(
     near_miss: float = 0.0,
     include_captions: bool = False,
     swap_negatives: float = 0.0,
+    word_dropout: float = 0.0,
 ) -> tf.data.Dataset:
     """Builds the training (or evaluation) `tf.data.Dataset`.
 
@@ -187,9 +195,12 @@ def make_dataset(
         image_size: int. Side of the square images. Defaults to 64.
         batch_size: int >= 1. Defaults to 64.
         shuffle: bool. Reshuffle the images every epoch. Defaults to True.
-        augment: None, "none", "flip", "auto" or an `Augmentation`. "auto" flips (swapping
-            "left"/"right" in the caption) and rotates/crops only images whose caption names no
-            position. Defaults to None (no augmentation).
+        augment: None, an `Augmentation`, a name of `AUGMENTATIONS` ("none", "flip", "rotate",
+            "flip+rotate") or "auto". Flips swap "left"/"right" in the caption; rotation and crop
+            touch only images whose caption names no position. "auto" decides from the images
+            (`decide_augmentation`: no flip where a small classifier tells images from their
+            mirror images, no rotation likewise) and logs the decision; resolve it once with
+            `decide_augmentation` when building datasets repeatedly. Defaults to None.
         seed: int. Seed of shuffling, caption choice and augmentation. Defaults to 0.
         deterministic: bool. Same batches in the same order on every run (for tests); otherwise
             parallel map may reorder batches for speed. Defaults to False.
@@ -215,6 +226,10 @@ def make_dataset(
             binding attributes to objects tells apart. Derived from the caption text, so it works
             without attributes; captions with no such rewrite keep their usual mismatch.
             Defaults to 0.
+        word_dropout: float in [0, 1). Chance that each word of the matching caption becomes
+            `[UNK]` (id 1): the model learns that a caption missing a word (the text encoder masks
+            `[UNK]`) still describes the image, as user captions with unknown words do. `[PAD]`
+            stays. Defaults to 0.
     """
     if not isinstance(data, CaptionedImages):
         raise ValueError(f"data must be CaptionedImages; received {type(data).__name__}")
@@ -232,8 +247,13 @@ def make_dataset(
             or not 0.0 <= swap_negatives <= 1.0:
         raise ValueError("swap_negatives must be a float in [0, 1]; "
                          f"received swap_negatives={swap_negatives!r}")
-    augmentation = _resolve_augmentation(augment)
+    if isinstance(word_dropout, bool) or not isinstance(word_dropout, (int, float, np.floating)) \
+            or not 0.0 <= word_dropout < 1.0:
+        raise ValueError(f"word_dropout must be a float in [0, 1); "
+                         f"received word_dropout={word_dropout!r}")
+    _resolve_augmentation(None if augment == "auto" else augment)  # a bad name fails early
     data = decode_images(data, image_size)
+    augmentation = _resolve_augmentation(augment, data, seed)
     n = len(data)
     if drop_remainder and n < batch_size:
         raise DatasetError(f"{data.name} has {n} images, fewer than batch_size={batch_size}; "
@@ -320,11 +340,16 @@ def make_dataset(
             images, captions, mismatched = augmentation(
                 images, captions, seed_pair + tf.constant([0, 1], tf.int64), mismatched)
         batch_shape = [batch_size if drop_remainder else None]
+        token_ids = tf.cast(tokenizer(captions), tf.int32)
+        if word_dropout > 0.0:
+            drop = tf.random.stateless_uniform(
+                tf.shape(token_ids), seed=seed_pair + tf.constant([0, 2], tf.int64))
+            # Only words (ids >= 2) drop; [PAD] (0) and [UNK] (1) stay as they are.
+            token_ids = tf.where((drop < word_dropout) & (token_ids > 1), 1, token_ids)
         batch = {
             "image": tf.ensure_shape(tf.cast(images, tf.float32) / 127.5 - 1.0,
                                      batch_shape + [image_size, image_size, 3]),
-            "token_ids": tf.ensure_shape(tf.cast(tokenizer(captions), tf.int32),
-                                         batch_shape + [None]),
+            "token_ids": tf.ensure_shape(token_ids, batch_shape + [None]),
             "mismatched_token_ids": tf.ensure_shape(tf.cast(tokenizer(mismatched), tf.int32),
                                                     batch_shape + [None]),
         }

@@ -90,10 +90,82 @@ class _AttentionPooling(keras.layers.Layer):
         return ops.sum(attention * words, axis=1), words
 
 
+class _TransformerPooling(keras.layers.Layer):
+    """Words = a small Transformer encoder over the embeddings plus learned positions; sentence =
+    the mean of its outputs over the real words.
+
+    Self-attention lets "circle" read the "red" before it and the positions say which object
+    came first, so the sentence keeps word order and which attribute belongs to which thing,
+    which a mean of the embeddings loses ("a red k left of a blue m" = "a blue k left of a red
+    m"). Post-norm blocks as in Vaswani et al. 2017, sized for a CPU: `TRANSFORMER_LAYERS`
+    blocks of `TRANSFORMER_HEADS` heads, feed-forward twice the embedding width.
+    """
+
+    MAX_POSITIONS = 512  # TrainConfig.max_length is at most 512
+
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        # Word vectors come at any scale (Word2Vec's, GloVe's): normalised first, they meet
+        # position vectors of a comparable size, so order counts from the first step.
+        self.input_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="input_norm",
+                                                          dtype=self.dtype_policy)
+        self.positions = keras.layers.Embedding(
+            self.MAX_POSITIONS, units, embeddings_initializer=keras.initializers.RandomNormal(
+                stddev=0.5), name="positions", dtype=self.dtype_policy)
+        self.blocks = []
+        for i in range(TRANSFORMER_LAYERS):
+            heads = TRANSFORMER_HEADS if units % TRANSFORMER_HEADS == 0 else 1
+            self.blocks.append((
+                keras.layers.MultiHeadAttention(heads, units // heads, name=f"attention{i}",
+                                                dtype=self.dtype_policy),
+                keras.layers.LayerNormalization(epsilon=1e-5, name=f"norm{i}_a",
+                                                dtype=self.dtype_policy),
+                keras.layers.Dense(2 * units, activation="relu", name=f"ffn{i}_in",
+                                   dtype=self.dtype_policy),
+                keras.layers.Dense(units, name=f"ffn{i}_out", dtype=self.dtype_policy),
+                keras.layers.LayerNormalization(epsilon=1e-5, name=f"norm{i}_b",
+                                                dtype=self.dtype_policy),
+            ))
+
+    def word_dim(self, embedding_dim):
+        return embedding_dim
+
+    def build(self, words_shape):
+        self.input_norm.build(words_shape)
+        self.positions.build((None,))
+        for attention, norm_a, ffn_in, ffn_out, norm_b in self.blocks:
+            attention.build(words_shape, words_shape)
+            norm_a.build(words_shape)
+            ffn_in.build(words_shape)
+            ffn_out.build((*words_shape[:-1], 2 * self.units))
+            norm_b.build(words_shape)
+        self.built = True
+
+    def call(self, words, mask):
+        length = ops.shape(words)[1]
+        x = self.input_norm(words) + self.positions(ops.arange(length))[None]
+        weights = ops.cast(mask, x.dtype)[..., None]
+        # Real words attend to real words only; an all-[PAD] caption's rows are zeroed below.
+        attention_mask = ops.logical_and(mask[:, :, None], mask[:, None, :])
+        for attention, norm_a, ffn_in, ffn_out, norm_b in self.blocks:
+            x = norm_a(x + attention(x, x, attention_mask=attention_mask))
+            x = norm_b(x + ffn_out(ffn_in(x)))
+        x = x * weights
+        count = ops.maximum(ops.sum(weights, axis=1), 1.0)
+        return ops.sum(x, axis=1) / count, x
+
+
+# Size of the "transformer" pooling (measured in bench/two_object_quality.py and
+# bench/train_throughput.py; see _TransformerPooling).
+TRANSFORMER_LAYERS = 1
+TRANSFORMER_HEADS = 2
+
 POOLINGS = {
     "mean": _MeanPooling,
     "bigru": _BiGRUPooling,
     "attention": _AttentionPooling,
+    "transformer": _TransformerPooling,
 }
 
 
@@ -103,7 +175,9 @@ class TextEncoder(keras.layers.Layer):
 
     Token id 0 is `[PAD]` and is masked everywhere: it never enters the pooled sentence vector and
     its word features are zeros. A caption of only `[PAD]` gives a zero sentence vector (before the
-    optional projection), never NaN.
+    optional projection), never NaN. With `mask_unknown=True` (the default) token id 1, `[UNK]`, is
+    masked the same way in every pooling: a word the vocabulary lacks counts as if it were left
+    out, instead of acting as one more (random, never-trained) word in the sentence vector.
 
     Pooling modes (`tfcmgen.layers.text_encoder.POOLINGS`):
     - `"mean"`: the average of the word embeddings; word features are the embeddings
@@ -113,6 +187,9 @@ class TextEncoder(keras.layers.Layer):
       AttnGAN's text encoder, with a GRU).
     - `"attention"`: a learned attention over the embeddings (tanh scoring); word features are
       the embeddings.
+    - `"transformer"`: a one-block Transformer encoder (two heads) over the embeddings plus
+      learned position embeddings; word features are its outputs (`embedding_dim` wide), the
+      sentence vector their mean. Keeps word order and binds attributes to their objects.
 
     `embedding_matrix` is only the starting value of the embedding: `get_config()` reports
     `embedding_matrix=None` and the (trained) values travel in the layer's weights, so a `.keras`
@@ -127,9 +204,11 @@ class TextEncoder(keras.layers.Layer):
         trainable_embeddings: bool. Whether the embedding is trained (False keeps the Word2Vec
             vectors fixed). Defaults to True.
         pooling: str. How the words become a sentence vector, one of `"mean"`, `"bigru"`,
-            `"attention"`. Defaults to `"mean"`.
+            `"attention"`, `"transformer"`. Defaults to `"mean"`.
         output_dim: int or None. If set, the sentence vector is projected to this width by a
             Dense layer (the word features are not). Defaults to None.
+        mask_unknown: bool. Mask `[UNK]` (id 1) like `[PAD]`. Defaults to True; a layer saved
+            before this option existed loads with False, so its outputs do not change.
         **kwargs: passed on to `keras.layers.Layer`.
 
     Call arguments:
@@ -153,6 +232,7 @@ class TextEncoder(keras.layers.Layer):
         Xu et al. 2018, "AttnGAN" (bidirectional RNN text encoder with word features).
         Bahdanau et al. 2015, "Neural Machine Translation by Jointly Learning to Align and
         Translate" (additive attention).
+        Vaswani et al. 2017, "Attention Is All You Need" (Transformer encoder).
     """
 
     def __init__(
@@ -163,6 +243,7 @@ class TextEncoder(keras.layers.Layer):
         trainable_embeddings=True,
         pooling="mean",
         output_dim=None,
+        mask_unknown=True,
         **kwargs,
     ):
         _check_positive_int("vocabulary_size", vocabulary_size)
@@ -182,6 +263,7 @@ class TextEncoder(keras.layers.Layer):
         self.trainable_embeddings = trainable_embeddings
         self.pooling = pooling
         self.output_dim = None if output_dim is None else int(output_dim)
+        self.mask_unknown = bool(mask_unknown)
 
         self.embedding = keras.layers.Embedding(
             self.vocabulary_size,
@@ -222,7 +304,8 @@ class TextEncoder(keras.layers.Layer):
 
     def call(self, token_ids):
         token_ids = ops.cast(token_ids, "int32")
-        mask = ops.not_equal(token_ids, 0)
+        # [PAD] is 0 and [UNK] is 1 (tfcmgen.text.vocabulary); real words start at 2.
+        mask = ops.greater(token_ids, 1) if self.mask_unknown else ops.not_equal(token_ids, 0)
         sentence, words = self.pool(self.embedding(token_ids), mask)
         if self.projection is not None:
             sentence = self.projection(sentence)
@@ -242,9 +325,17 @@ class TextEncoder(keras.layers.Layer):
                 "trainable_embeddings": self.trainable_embeddings,
                 "pooling": self.pooling,
                 "output_dim": self.output_dim,
+                "mask_unknown": self.mask_unknown,
             }
         )
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        # Saved before mask_unknown existed: such a model trained with [UNK] as a word, keep it so.
+        config = dict(config)
+        config.setdefault("mask_unknown", False)
+        return cls(**config)
 
 
 def _check_positive_int(name, value):

@@ -16,7 +16,7 @@ from tfcmgen.models.discriminator import Discriminator
 from tfcmgen.models.generator import Generator, check_image_size, check_positive_int
 
 FUSIONS = ("film", "add", "multiply", "concat", "gated")
-TEXT_POOLINGS = ("mean", "bigru", "attention")
+TEXT_POOLINGS = ("mean", "bigru", "attention", "transformer")
 
 
 @keras.saving.register_keras_serializable(package="tfcmgen")
@@ -51,6 +51,8 @@ class CrossModalGAN(AdversarialModel):
             (e.g. Word2Vec); not stored in the config (the trained weights are saved instead).
         trainable_embeddings: bool. Fine-tune the word vectors. Defaults to True.
         text_pooling: str. `"mean"`, `"bigru"` or `"attention"`. Defaults to `"mean"`.
+        mask_unknown: bool. The text encoder leaves `[UNK]` out of the sentence vector, as it does
+            `[PAD]` (see `TextEncoder`). Defaults to True (models saved before it load with False).
         condition_dim: int. Size of the generator's condition. Defaults to 128.
         noise_dim: int. Defaults to 64.
         fusion: str. How the condition enters the generator: `"film"` (FiLM / conditional batch
@@ -148,6 +150,7 @@ class CrossModalGAN(AdversarialModel):
         embedding_matrix=None,
         trainable_embeddings=True,
         text_pooling="mean",
+        mask_unknown=True,
         condition_dim=128,
         noise_dim=64,
         fusion="film",
@@ -185,6 +188,7 @@ class CrossModalGAN(AdversarialModel):
         self.trainable_embeddings = bool(trainable_embeddings)
         check_choice("text_pooling", text_pooling, TEXT_POOLINGS)
         self.text_pooling = text_pooling
+        self.mask_unknown = bool(mask_unknown)
         self.condition_dim = check_positive_int("condition_dim", condition_dim)
         self.noise_dim = check_positive_int("noise_dim", noise_dim)
         check_choice("fusion", fusion, FUSIONS)
@@ -216,6 +220,7 @@ class CrossModalGAN(AdversarialModel):
             embedding_matrix=embedding_matrix,
             trainable_embeddings=self.trainable_embeddings,
             pooling=self.text_pooling,
+            mask_unknown=self.mask_unknown,
             name="text_encoder",
         )
         self.discriminator = Discriminator(
@@ -761,6 +766,7 @@ class CrossModalGAN(AdversarialModel):
                 "embedding_matrix": None,
                 "trainable_embeddings": self.trainable_embeddings,
                 "text_pooling": self.text_pooling,
+                "mask_unknown": self.mask_unknown,
                 "condition_dim": self.condition_dim,
                 "noise_dim": self.noise_dim,
                 "fusion": self.fusion,
@@ -787,6 +793,7 @@ class CrossModalGAN(AdversarialModel):
     @classmethod
     def from_config(cls, config):
         # Models saved before the contrastive loss existed have no such head in their weights;
-        # models saved before the diversity loss existed keep training without it.
+        # models saved before the diversity loss existed keep training without it; models saved
+        # before [UNK] masking keep averaging [UNK] in, so their outputs do not change.
         return cls(**{"contrastive_weight": 0.0, "contrastive_mismatched": False,
-                      "diversity_weight": 0.0, **config})
+                      "diversity_weight": 0.0, "mask_unknown": False, **config})

@@ -6,6 +6,19 @@ from tfcmgen.text.normalize import split_words
 from tfcmgen.text.vocabulary import PAD_ID, as_vocabulary
 
 
+def check_aliases(aliases, vocabulary):
+    """`aliases` as a dict of normalised non-vocabulary words to vocabulary words (ValueError
+    naming the entry otherwise); {} for None."""
+    checked = {}
+    for word, target in dict(aliases or {}).items():
+        if not isinstance(word, str) or split_words(word) != [word] or word in vocabulary:
+            raise ValueError(f"alias {word!r} must be a normalised word outside the vocabulary")
+        if vocabulary.lookup(target) <= 1:
+            raise ValueError(f"alias {word!r} must map to a vocabulary word; received {target!r}")
+        checked[word] = target
+    return checked
+
+
 def check_max_length(max_length):
     """Raises ValueError unless `max_length` is an int >= 1."""
     if isinstance(max_length, bool) or not isinstance(max_length, (int, np.integer)):
@@ -25,6 +38,8 @@ class PurePythonTokenizer:
     Args:
         vocabulary: Vocabulary, list of str, or path of a vocabulary file.
         max_length: int. Number of ids per caption. Defaults to 16.
+        aliases: dict str -> str or None. Extra words mapped to a vocabulary word's id (as in
+            `CaptionTokenizer`). Defaults to None.
 
     Example:
         >>> tokenizer = PurePythonTokenizer(["[PAD]", "[UNK]", "a", "red", "circle"], max_length=5)
@@ -32,10 +47,11 @@ class PurePythonTokenizer:
         [[2, 3, 4, 0, 0], [2, 1, 4, 0, 0]]
     """
 
-    def __init__(self, vocabulary, max_length=16):
+    def __init__(self, vocabulary, max_length=16, aliases=None):
         check_max_length(max_length)
         self.vocabulary = as_vocabulary(vocabulary)
         self.max_length = int(max_length)
+        self.aliases = check_aliases(aliases, self.vocabulary)
 
     @property
     def vocabulary_size(self):
@@ -60,7 +76,8 @@ class PurePythonTokenizer:
         ids = np.full((len(captions), self.max_length), PAD_ID, dtype=np.int32)
         for row, caption in enumerate(captions):
             words = split_words(caption)[: self.max_length]
-            ids[row, : len(words)] = [self.vocabulary.lookup(word) for word in words]
+            ids[row, : len(words)] = [
+                self.vocabulary.lookup(self.aliases.get(word, word)) for word in words]
         return ids
 
     def __call__(self, captions):
