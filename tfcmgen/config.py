@@ -24,10 +24,12 @@ SUPPORTED_IMAGE_SIZES = (32, 64, 128, 256)
 TASKS = tuple(registry.TASKS)
 LOSSES = ("hinge", "bce", "wgan-gp")
 FUSIONS = ("add", "multiply", "concat", "gated", "film")
-TEXT_POOLINGS = ("mean", "bigru", "attention")
+TEXT_POOLINGS = ("mean", "bigru", "attention", "transformer")
 STRATEGIES = ("default", "mirrored", "multiworker")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 FORMATS = (None, "csv", "jsonl", "cub")
+# tfcmgen.data.augmentation.AUGMENT_CHOICES, without importing TensorFlow here.
+AUGMENTS = ("auto", "none", "flip", "rotate", "flip+rotate")
 
 
 def __getattr__(name):
@@ -66,8 +68,54 @@ def _check_float(name: str, value: Any, low: float, high: float, *, low_open: bo
         raise ConfigError(f"{name} must be {bound} and at most {high}; received {name}={value}")
 
 
+# A field's annotation -> (types its value may have, what the message says it must be).
+_FIELD_KINDS = {
+    "bool": ((bool,), "true or false (a JSON boolean, not a string)"),
+    "int": ((int,), "an integer"),
+    "float": ((int, float), "a number"),
+    "str": ((str,), "a string"),
+    "tuple": ((tuple, list), "a list"),
+}
+
+
+def _check_field_types(config) -> None:
+    """Checks every field's value against its annotation: "no" is not a bool, 42 not a path."""
+    for field in dataclasses.fields(config):
+        annotation = field.type if isinstance(field.type, str) else getattr(
+            field.type, "__name__", str(field.type))
+        parts = [part.strip() for part in annotation.split("|")]
+        value = getattr(config, field.name)
+        if value is None and "None" in parts:
+            continue
+        kinds = [_FIELD_KINDS[part] for part in parts if part in _FIELD_KINDS]
+        if not kinds:
+            continue
+        allowed = tuple(t for types, _ in kinds for t in types)
+        # bool is an int in Python; only a bool field takes one.
+        if isinstance(value, bool) and "bool" not in parts or not isinstance(value, allowed):
+            wanted = " or ".join([words for _, words in kinds] + (["null"] if "None" in parts
+                                                                   else []))
+            raise ConfigError(f"{field.name} must be {wanted}; received {field.name}={value!r}")
+        if "tuple" in parts and isinstance(value, (tuple, list)) and field.name == "captions":
+            for item in value:
+                if not isinstance(item, str):
+                    raise ConfigError(f"captions must be strings; received {item!r}")
+
+
 class _JsonConfig:
-    """JSON round trip shared by every job configuration."""
+    """JSON round trip shared by every job configuration; every field's type is checked."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("__post_init__")
+
+        # The type check runs before each configuration's own range checks, in one place.
+        def __post_init__(self):
+            _check_field_types(self)
+            if own is not None:
+                own(self)
+
+        cls.__post_init__ = __post_init__
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -140,7 +188,8 @@ class TrainConfig(_JsonConfig):
             training Word2Vec on the captions.
         embedding_dim: int. Word2Vec vector size. Defaults to 64.
         word2vec_epochs: int. Defaults to 20.
-        text_pooling: str. `"mean"`, `"bigru"` or `"attention"`. Defaults to `"mean"`.
+        text_pooling: str. `"mean"`, `"bigru"`, `"attention"` or `"transformer"`. Defaults to
+            `"mean"`.
         fusion: str. How text conditions the generator. Defaults to `"film"`.
         loss: str. `"hinge"`, `"bce"` or `"wgan-gp"`. Defaults to `"hinge"`.
         noise_dim: int. Defaults to 64.
@@ -148,10 +197,22 @@ class TrainConfig(_JsonConfig):
         g_learning_rate, d_learning_rate: float. TTUR learning rates (Heusel et al. 2017).
             Default 4e-4 / 8e-4: on the shapes benchmark, twice the former 2e-4 / 4e-4 took
             joint colour+shape accuracy from 0.79 to 1.00 at equal steps.
+        augment: str. Training augmentation: `"none"`, `"flip"`, `"rotate"` (rotation and crop
+            of images whose caption names no position), `"flip+rotate"`, or `"auto"`: decided
+            from the data before training (`tfcmgen.data.augmentation.decide_augmentation`: no
+            flip where a small classifier tells images from their mirror images, no rotation
+            likewise), logged, and written into the run's config.json as the concrete choice.
+            Defaults to `"auto"`.
+        word_dropout: float in [0, 1). Chance that each word of a training caption becomes
+            `[UNK]`, which the text encoder masks (see `make_dataset`). Defaults to 0.
         near_miss: float in [0, 1]. Share of mismatched captions that differ from the image in
             exactly one attribute (datasets with attributes, such as shapes; see
             `make_dataset`). Defaults to 0.5: on the shapes benchmark it raised joint
             colour+shape accuracy on held-out pairs from 0.53 to 0.64 at equal steps.
+        swap_negatives: float in [0, 1]. Share of mismatched captions that are the image's own
+            caption with two attribute words, or the two sides of a relation, exchanged ("a blue
+            circle left of a red square"), derived from the caption text (any dataset; see
+            `tfcmgen.data.caption_swaps`). Defaults to 0.
         strategy: str. `"default"`, `"mirrored"` or `"multiworker"`. Defaults to `"default"`,
             which becomes `"mirrored"` when `replicas` > 1.
         replicas: int. Devices to mirror over (CPUs are split into logical devices). Defaults to 1.
@@ -189,6 +250,9 @@ class TrainConfig(_JsonConfig):
     g_learning_rate: float = 4e-4
     d_learning_rate: float = 8e-4
     near_miss: float = 0.5
+    swap_negatives: float = 0.0
+    augment: str = "auto"
+    word_dropout: float = 0.0
     strategy: str = "default"
     replicas: int = 1
     precision: str = "float32"
@@ -223,6 +287,9 @@ class TrainConfig(_JsonConfig):
         _check_float("g_learning_rate", self.g_learning_rate, 0.0, 1.0, low_open=True)
         _check_float("d_learning_rate", self.d_learning_rate, 0.0, 1.0, low_open=True)
         _check_float("near_miss", self.near_miss, 0.0, 1.0)
+        _check_float("swap_negatives", self.swap_negatives, 0.0, 1.0)
+        _check_choice("augment", self.augment, AUGMENTS)
+        _check_float("word_dropout", self.word_dropout, 0.0, 0.9)
         _check_choice("strategy", self.strategy, STRATEGIES)
         _check_int("replicas", self.replicas, 1, 4096)
         _check_choice("precision", self.precision, PRECISIONS)
@@ -291,8 +358,11 @@ class ExportConfig(_JsonConfig):
         model: str. The run folder.
         out: str. The export folder (must not exist unless `overwrite`).
         format: str. `"savedmodel"`, `"onnx"` or `"all"`. Defaults to `"all"`.
-        overwrite: bool. Replace an existing export. Defaults to False.
+        overwrite: bool. Replace an existing export's own files (see `tfcmgen.ownership`).
+            Defaults to False.
         opset: int. ONNX opset. Defaults to 17.
+        version: int or None. The SavedModel's version folder (`OUT/<version>/`, TF Serving's
+            layout). Defaults to None: 1 in a new folder, the next free number in an export.
     """
 
     model: str = ""
@@ -300,8 +370,12 @@ class ExportConfig(_JsonConfig):
     format: str = "all"
     overwrite: bool = False
     opset: int = 17
+    version: int | None = None
 
     def __post_init__(self):
         _check_choice("format", self.format, ("savedmodel", "onnx", "all"))
         # tf2onnx 1.17 writes opsets 17 and 18.
         _check_int("opset", self.opset, 17, 18)
+        if self.version is not None:
+            # TF Serving reads version folder names as int64.
+            _check_int("version", self.version, 1, 2**63 - 1)
