@@ -74,9 +74,6 @@ def train(config: TrainConfig, verbose: int | str = "auto", **task_options) -> T
 
     train_data, validation_data = task.load_data()
     logger.info("training data: %s", train_data.summary())
-    if task.augments:
-        train_data, config = resolve_augment(config, train_data, run, chief)
-        task.config = config
     vocabulary, matrix = prepare_text(
         config, run, task.vocabulary_captions(train_data), resuming, write=chief
     )
@@ -155,13 +152,14 @@ def start_run(config: TrainConfig):
 
     run = RunFolder(config.out)
     chief = is_chief(strategy)
-    run.create()  # refuses a folder that is neither new, empty nor a run (tfcmgen.ownership)
+    os.makedirs(run.root, exist_ok=True)
     resuming = check_resume(config, run)
     if chief:
         # Half-written files of a killed run: the files they were replacing are whole.
         for folder in (run.root, run.samples_dir, run.backup_dir):
             for temporary in stale_temporaries(folder):
                 os.remove(temporary)
+        config.save(run.config_path)
     keras.utils.set_random_seed(config.seed)
     return strategy, run, chief, resuming
 
@@ -176,8 +174,6 @@ def check_resume(config: TrainConfig, run: RunFolder) -> bool:
         for f in dataclasses.fields(TrainConfig)
         if f.name not in _RESUMABLE_FIELDS
         and getattr(previous, f.name) != getattr(config, f.name)
-        # "auto" was resolved to the concrete choice saved in config.json (resolve_augment).
-        and not (f.name == "augment" and config.augment == "auto")
     ]
     if differing:
         raise ConfigError(
@@ -186,30 +182,6 @@ def check_resume(config: TrainConfig, run: RunFolder) -> bool:
             f"{run.config_path}` or choose a new --out"
         )
     return True
-
-
-def resolve_augment(config: TrainConfig, train_data, run: RunFolder, chief: bool):
-    """`(train_data, config)` with `augment="auto"` replaced by the choice the data supports.
-
-    `decide_augmentation` tests whether a small classifier tells the images from their mirror
-    (and rotated) images; the decision is logged and written into config.json, so the run folder
-    says what was used and `--config RUN/config.json` reuses it. It is seeded, so a resumed run
-    decides the same. The images are decoded here once; the task's dataset reuses them.
-    """
-    if config.augment != "auto":
-        return train_data, config
-    from tfcmgen.data import decode_images
-    from tfcmgen.data.augmentation import decide_augmentation
-
-    train_data = decode_images(train_data, config.image_size, strict=config.strict)
-    decision = decide_augmentation(train_data.images, [c[0] for c in train_data.captions],
-                                   seed=config.seed)
-    logger.warning("%s: %s (decided in %.0f s; set --augment to override)", train_data.name,
-                   decision, decision.seconds)
-    config = config.replace(augment=decision.augment)
-    if chief:
-        config.save(run.config_path)
-    return train_data, config
 
 
 def prepare_text(config: TrainConfig, run: RunFolder, captions: list[str], resuming: bool,
@@ -225,11 +197,6 @@ def prepare_text(config: TrainConfig, run: RunFolder, captions: list[str], resum
         save_embedding_matrix,
         train_word2vec,
     )
-
-    if write:
-        # Written here, once the data has loaded: a config whose data fails leaves no config.json
-        # behind to refuse the corrected retry as "a different configuration".
-        config.save(run.config_path)
 
     if resuming and os.path.isfile(run.vocab_path) and os.path.isfile(run.embeddings_path):
         vocabulary = Vocabulary.load(run.vocab_path)
@@ -248,15 +215,6 @@ def prepare_text(config: TrainConfig, run: RunFolder, captions: list[str], resum
             "pretrained word vectors %s cover %.1f%% of the %d-word vocabulary",
             config.word_vectors, 100 * coverage, len(vocabulary) - 2,
         )
-        if write:
-            # The vectors know far more words than the captions: keep, for generation, each known
-            # word's nearest vocabulary word (tfcmgen.text.word_mapping), not the vectors.
-            from tfcmgen.text.word_mapping import WORD_MAP_FILE, build_neighbours, save_word_map
-
-            neighbours, known = build_neighbours(vocabulary, config.word_vectors)
-            save_word_map(os.path.join(run.root, WORD_MAP_FILE), neighbours, known)
-            logger.info("word map: %d words the captions lack map to vocabulary words",
-                        len(neighbours))
     else:
         matrix = train_word2vec(
             captions,

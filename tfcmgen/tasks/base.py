@@ -37,8 +37,6 @@ class Task:
     # TrainConfig fields this task trains best with where they differ from TrainConfig's
     # defaults; `tfcmgen train --task NAME` starts from them and flags still override them.
     defaults: dict = {}
-    # Whether `dataset` applies `config.augment` (the runner then resolves "auto" first).
-    augments = False
 
     def __init__(self, config: TrainConfig, **options):
         if config.task != self.name:

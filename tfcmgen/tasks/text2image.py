@@ -28,7 +28,6 @@ class TextToImageTask(Task):
 
     name = "text2image"
     defaults = {}
-    augments = True
 
     def dataset(self, train_data, tokenizer):
         from tfcmgen.data import CAPTIONED_ATTRIBUTES, make_dataset
@@ -41,10 +40,8 @@ class TextToImageTask(Task):
             batch_size=config.batch_size,
             shuffle=True,
             # Flips swap "left"/"right" in the caption; rotation and crop only touch captions
-            # that name no position, so no augmentation makes a caption false. The runner has
-            # resolved "auto" from the data (resolve_augment).
-            augment=config.augment,
-            word_dropout=config.word_dropout,
+            # that name no position, so no augmentation makes a caption false.
+            augment="auto",
             seed=config.seed,
             mismatch_on=CAPTIONED_ATTRIBUTES if config.data == "shapes" else None,
             near_miss=config.near_miss,
