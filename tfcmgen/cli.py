@@ -173,6 +173,23 @@ def _cmd_export(args) -> int:
     return 0
 
 
+def _cmd_serve(args) -> int:
+    from tfcmgen.serve import BatchingParameters, ServeConfig, ServeLimits, serve
+
+    config = ServeConfig(
+        model=args.model, model_name=args.model_name, backend=args.backend, host=args.host,
+        port=args.port, threads=args.threads,
+        batching=BatchingParameters(
+            enabled=not args.no_batching, max_batch_size=args.max_batch_size,
+            batch_timeout_micros=args.batch_timeout_micros,
+            max_enqueued_batches=args.max_enqueued_batches,
+        ),
+        limits=ServeLimits(request_timeout_s=args.request_timeout),
+    )
+    serve(config)
+    return 0
+
+
 def _cmd_data_preview(args) -> int:
     from tfcmgen.data import load_dataset, write_preview_grid
 
@@ -247,6 +264,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--opset", type=int, default=17)
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser(
+        "serve", help="serve a model with TF Serving's REST API and a web page",
+        description="Serves an export (or a run folder, exported on the fly) with TF Serving's "
+        "REST API (/v1/models/NAME:predict), server-side batching, /metrics and a web page at /.",
+    )
+    p.add_argument("--model", required=True, help="export folder (either layout) or run folder")
+    p.add_argument("--model-name", help="NAME in /v1/models/NAME (default: the folder's name)")
+    p.add_argument("--backend", default="savedmodel", choices=("savedmodel", "onnx"))
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: this machine)")
+    p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--max-batch-size", type=_positive_int("--max-batch-size", 4096), default=32)
+    p.add_argument("--batch-timeout-micros", type=int, default=5000)
+    p.add_argument("--max-enqueued-batches", type=_positive_int("--max-enqueued-batches"),
+                   default=16)
+    p.add_argument("--no-batching", action="store_true", help="one model call per request")
+    p.add_argument("--request-timeout", type=float, default=30.0, help="seconds (then 504)")
+    p.add_argument("--threads", type=_positive_int("--threads", 256),
+                   help="onnxruntime intra-op threads (default: one per core)")
+    p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("data", help="inspect datasets")
     data_sub = p.add_subparsers(dest="data_command", required=True, metavar="ACTION")

@@ -1,0 +1,193 @@
+"""What runs the model behind the server: a SavedModel (TensorFlow) or an ONNX model (no TF).
+
+Both backends answer the same two batched calls, so the server merges requests of any signature
+into them:
+
+- `generate(token_ids int32 [B, L], noise float32 [B, noise_dim]) -> uint8 [B, S, S, 3]`
+- `edit(images float32 [B, S, S, 3] in [-1, 1], token_ids int32 [B, L]) -> uint8 [B, S, S, 3]`
+
+Captions are tokenized in Python by the export's `PurePythonTokenizer` (the ids of the in-graph
+tokenizer, tested), noise is drawn by `philox_noise.stateless_normal` (the values of
+`tf.random.stateless_normal`), and edit sources are cropped and resized by OpenCV as
+`tfcmgen.editing.prepare_source_images` does (what the SavedModel's graph reproduces). So a merged
+batch gives each request the images its own `serving_default` call would.
+
+`OnnxBackend` and this module import no TensorFlow (tested in a process that blocks it).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from tfcmgen.export.export_metadata import ExportError, ExportMetadata
+from tfcmgen.export.philox_noise import stateless_normal
+from tfcmgen.serve.signatures import signature_def_json, task_signatures
+
+
+class Backend:
+    """Shared part: the export's metadata, tokenizer, signatures and noise."""
+
+    name = ""
+
+    def __init__(self, folder: str, metadata: ExportMetadata):
+        self.folder = folder
+        self.metadata = metadata
+        self.tokenizer = metadata.tokenizer(folder)
+        self.signatures = task_signatures(
+            metadata.task, metadata.image_size, metadata.max_length, metadata.noise_dim
+        )
+
+    @property
+    def task(self) -> str:
+        return self.metadata.task
+
+    @property
+    def image_size(self) -> int:
+        return self.metadata.image_size
+
+    def tokenize(self, captions) -> np.ndarray:
+        return self.tokenizer.encode(list(captions))
+
+    def noise(self, count: int, seed: int) -> np.ndarray:
+        return stateless_normal((count, self.metadata.noise_dim), seed=(int(seed), 0))
+
+    def signature_def_json(self) -> dict:
+        return signature_def_json(self.signatures)
+
+    def warm_up(self) -> None:
+        """One call of each batched entry point, so the first request does not pay for tracing."""
+        ids = np.zeros((1, self.metadata.max_length), np.int32)
+        size = self.image_size
+        if self.task == "edit":
+            self.edit(np.zeros((1, size, size, 3), np.float32), ids)
+        else:
+            self.generate(ids, self.noise(1, 0))
+
+    def close(self) -> None:
+        pass
+
+
+class SavedModelBackend(Backend):
+    """Runs the export's SavedModel with `tf.saved_model.load` (core TF ops only since issue 15;
+    `tensorflow_text` is imported first so that older exports with CaseFoldUTF8 load too)."""
+
+    name = "savedmodel"
+
+    def __init__(self, folder: str):
+        import tensorflow as tf
+
+        try:
+            import tensorflow_text  # noqa: F401  (older exports: CaseFoldUTF8)
+        except ImportError:
+            pass
+        metadata = ExportMetadata.load(folder)
+        super().__init__(folder, metadata)
+        self.model_path = metadata.path_of(folder, "savedmodel")
+        try:
+            loaded = tf.saved_model.load(self.model_path)
+        except Exception as error:  # TF raises many types for a damaged SavedModel
+            raise ExportError(f"cannot load the SavedModel in {self.model_path!r}: {error}") from error
+        self._loaded = loaded
+        self._tf = tf
+        names = {"generate": "generate_from_tokens", "edit": "edit_from_tokens"}
+        self._functions = {
+            call: loaded.signatures[name] for call, name in names.items()
+            if name in loaded.signatures
+        }
+
+    def signature_def_json(self) -> dict:
+        """The SavedModel's own SignatureDefMap, as TF Serving prints it."""
+        from google.protobuf import json_format
+        from tensorflow.python.tools import saved_model_utils
+
+        meta_graph = saved_model_utils.get_meta_graph_def(self.model_path, "serve")
+        options = {"preserving_proto_field_name": True}
+        try:
+            signatures = {
+                name: json_format.MessageToDict(
+                    meta_graph.signature_def[name], always_print_fields_with_no_presence=True,
+                    **options)
+                for name in meta_graph.signature_def if not name.startswith("__")
+            }
+        except TypeError:  # protobuf < 5.26 names the option differently
+            signatures = {
+                name: json_format.MessageToDict(
+                    meta_graph.signature_def[name], including_default_value_fields=True,
+                    **options)
+                for name in meta_graph.signature_def if not name.startswith("__")
+            }
+        return {"signature_def": signatures}
+
+    def generate(self, token_ids, noise) -> np.ndarray:
+        tf = self._tf
+        outputs = self._functions["generate"](
+            token_ids=tf.constant(token_ids, tf.int32), noise=tf.constant(noise, tf.float32)
+        )
+        return outputs["images"].numpy()
+
+    def edit(self, images, token_ids) -> np.ndarray:
+        tf = self._tf
+        outputs = self._functions["edit"](
+            images=tf.constant(images, tf.float32), token_ids=tf.constant(token_ids, tf.int32)
+        )
+        return outputs["images"].numpy()
+
+
+# onnxruntime session settings, measured with bench/serving_latency.py on the 2-core CPU (see
+# README): ORT_ENABLE_ALL graph optimisation and sequential execution.
+def onnx_session_options(threads: int | None = None):
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+    if threads is not None:
+        options.intra_op_num_threads = int(threads)
+    return options
+
+
+class OnnxBackend(Backend):
+    """Runs the export's ONNX model with onnxruntime; no TensorFlow."""
+
+    name = "onnx"
+
+    def __init__(self, folder: str, threads: int | None = None):
+        import onnxruntime
+
+        metadata = ExportMetadata.load(folder)
+        super().__init__(folder, metadata)
+        self.model_path = metadata.path_of(folder, "onnx")
+        try:
+            self.session = onnxruntime.InferenceSession(
+                self.model_path, onnx_session_options(threads), providers=["CPUExecutionProvider"]
+            )
+        except Exception as error:  # onnxruntime raises its own exception types
+            raise ExportError(f"cannot load {self.model_path!r}: {error}") from error
+
+    def _run(self, feeds) -> np.ndarray:
+        images = self.session.run(["images"], feeds)[0]
+        scaled = (np.asarray(images, np.float32) + np.float32(1.0)) * np.float32(127.5)
+        return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+    def generate(self, token_ids, noise) -> np.ndarray:
+        return self._run({"token_ids": np.asarray(token_ids, np.int32),
+                          "noise": np.asarray(noise, np.float32)})
+
+    def edit(self, images, token_ids) -> np.ndarray:
+        return self._run({"source_images": np.asarray(images, np.float32),
+                          "token_ids": np.asarray(token_ids, np.int32)})
+
+
+BACKENDS = {"savedmodel": SavedModelBackend, "onnx": OnnxBackend}
+# backend -> the export format it reads
+BACKEND_FORMATS = {"savedmodel": "savedmodel", "onnx": "onnx"}
+
+
+def load_backend(name: str, folder: str, **options) -> Backend:
+    """The backend `name` ("savedmodel" or "onnx") for the export version folder `folder`."""
+    if name not in BACKENDS:
+        known = ", ".join(repr(key) for key in BACKENDS)
+        raise ValueError(f"backend must be one of {known}; received backend={name!r}")
+    return BACKENDS[name](os.fspath(folder), **options)
