@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import types
 
 import numpy as np
 import pytest
@@ -21,9 +20,9 @@ IMAGE_SIZE = 32
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def run_python(args, timeout=180, check=True, **kwargs):
+def run_python(args, timeout=180, check=True, env=None, **kwargs):
     """This interpreter in a fresh process with the repository importable."""
-    env = dict(os.environ)
+    env = dict(os.environ if env is None else env)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [REPO_ROOT, env.get("PYTHONPATH")]))
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     result = subprocess.run([sys.executable, *args], capture_output=True, text=True,
@@ -155,5 +154,14 @@ def reference(serve_export):
     return load_savedmodel(serve_export)
 
 
-def namespace(**kwargs):
-    return types.SimpleNamespace(**kwargs)
+
+
+@pytest.fixture(scope="session")
+def python_process():
+    """`python_process(args, check=True)`: this interpreter in a fresh process (CompletedProcess)."""
+    return run_python
+
+
+@pytest.fixture(scope="session")
+def find_savedmodel():
+    return savedmodel_folder
