@@ -46,7 +46,8 @@ class CLIError(Exception):
 def _add_train_flags(p: argparse.ArgumentParser) -> None:
     d = TrainConfig()
     p.add_argument("--config", help="a config.json to start from (flags given override it)")
-    p.add_argument("--data", help=f"'shapes' or a dataset folder (default {d.data!r})")
+    p.add_argument("--data", help="'shapes', 'shapes2' (two objects) or a dataset folder "
+                   f"(default {d.data!r})")
     p.add_argument("--format", choices=("csv", "jsonl", "cub"), help="folder format (auto-detected)")
     p.add_argument("--task", choices=TASKS, help=f"default {d.task!r}")
     p.add_argument("--image-size", type=int, choices=SUPPORTED_IMAGE_SIZES,
@@ -70,6 +71,9 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--near-miss", type=float,
                    help="share of mismatched captions differing in exactly one attribute "
                    f"(datasets with attributes; default {d.near_miss})")
+    p.add_argument("--swap-negatives", type=float,
+                   help="share of mismatched captions that are the caption with two attribute "
+                   f"words or the two objects exchanged (default {d.swap_negatives})")
     p.add_argument("--strategy", choices=STRATEGIES, help="distribution (default: mirrored if "
                    "--replicas > 1); multiworker reads TF_CONFIG")
     p.add_argument("--replicas", type=int, help=f"devices to mirror over (default {d.replicas})")

@@ -53,11 +53,11 @@ class Task:
 
     def load_data(self):
         """(train, validation) CaptionedImages for the config, split by image."""
-        from tfcmgen.data import load_dataset
+        from tfcmgen.data import DATASETS, load_dataset
 
         config = self.config
         kwargs = dict(image_size=config.image_size)
-        if config.data == "shapes":
+        if config.data in DATASETS:  # built-in, rendered: "shapes", "shapes2"
             kwargs.update(num_images=config.num_images, split="train", seed=config.seed)
             if config.held_out is not None:
                 kwargs.update(held_out=config.held_out)

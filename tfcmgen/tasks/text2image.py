@@ -45,6 +45,7 @@ class TextToImageTask(Task):
             seed=config.seed,
             mismatch_on=CAPTIONED_ATTRIBUTES if config.data == "shapes" else None,
             near_miss=config.near_miss,
+            swap_negatives=config.swap_negatives,
             # The same batches in the same order on every worker and in a resumed run.
             deterministic=True,
             drop_remainder=True,
