@@ -1,11 +1,11 @@
-"""`tfcmgen evaluate`: how well a trained run draws what its captions say, on the shapes dataset.
+"""Attribute accuracy of a trained run on the shapes dataset (beside R-precision on shapes).
 
 The judge is an `AttributeClassifier` trained on real shapes images (no downloaded Inception weights
 are needed); FID and KID are computed on its features.
 
 Example:
 
->>> from tfcmgen.evaluation import evaluate_run, format_report
+>>> from tfcmgen.evaluation.attribute_evaluation import evaluate_run, format_report
 >>> print(format_report(evaluate_run("runs/demo")))  # doctest: +SKIP
 """
 
@@ -16,8 +16,6 @@ import os
 
 logger = logging.getLogger(__name__)
 
-#: Where `evaluate_run` keeps a classifier it had to train, per image size.
-CLASSIFIER_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "tfcmgen")
 
 
 def load_or_train_classifier(image_size: int, path: str | None = None):
@@ -31,7 +29,10 @@ def load_or_train_classifier(image_size: int, path: str | None = None):
 
     if path is not None:
         return AttributeClassifier.load(path)
-    cached = os.path.join(CLASSIFIER_CACHE, f"attribute_classifier_{image_size}.keras")
+    from tfcmgen.evaluation.matcher_cache import cache_dir
+
+    # Beside the matchers: $TFCMGEN_CACHE, else ~/.cache/tfcmgen.
+    cached = os.path.join(cache_dir(), f"attribute_classifier_{image_size}.keras")
     if os.path.isfile(cached):
         return AttributeClassifier.load(cached)
     logger.warning("training an attribute classifier on real shapes (about 6 min, cached in %s)",
@@ -90,8 +91,8 @@ def evaluate_run(
     )
 
 
-def format_report(report: dict) -> str:
-    """A plain-text table of an `evaluate_run` report."""
+def format_accuracy_table(report: dict) -> str:
+    """The attribute accuracy rows of an `evaluate_run` report as a plain-text table."""
     keys = ("colour", "shape", "size", "position", "joint", "all")
     rows = [("", *keys)]
     for name in ("accuracy_seen", "accuracy_held_out", "accuracy",
@@ -99,7 +100,12 @@ def format_report(report: dict) -> str:
         if name in report:
             rows.append((name, *(f"{report[name].get(k, float('nan')):.3f}" for k in keys)))
     width = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(r, width)) for r in rows]
+    return "\n".join("  ".join(c.rjust(w) for c, w in zip(r, width)) for r in rows)
+
+
+def format_report(report: dict) -> str:
+    """A plain-text table of an `evaluate_run` report."""
+    lines = [format_accuracy_table(report)]
     lines.append(f"FID {report['fid']:.3f}   KID {report['kid']:.4f} +- {report['kid_std']:.4f}")
     if report.get("real_diversity") is not None:
         lines.append(f"diversity (mean pairwise distance, one caption): generated "
