@@ -83,6 +83,8 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--strict", action="store_true", default=None,
                    help="unreadable images are an error instead of skipped")
     p.add_argument("--vgg-weights", help="edit task: 'imagenet' or a local VGG16 weights file")
+    p.add_argument("--evaluate-every", type=int, metavar="EPOCHS",
+                   help="R-precision on validation captions every EPOCHS epochs; keeps best.keras")
     p.add_argument("--seed", type=int, help=f"default {d.seed}")
     p.add_argument("--out", help="run folder (required unless --config gives it)")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")

@@ -224,6 +224,10 @@ class TrainConfig(_JsonConfig):
         backup_every_steps: int or None. Also back up the training state every this many steps
             (a killed run resumes from there); None backs up at epoch ends only. Defaults to None.
         vgg_weights: str or None. Edit task only: `"imagenet"`, a local weights file, or None.
+        evaluate_every: int or None. Every this many epochs, R-precision of 100 fixed validation
+            captions (`tfcmgen.evaluation.RPrecisionCallback`) goes to the logs and TensorBoard
+            and the best model to `best.keras`; needs 100 distinct captions. Trains the dataset's
+            matcher first (cached). None is off. Defaults to None.
     """
 
     data: str = "shapes"
@@ -262,6 +266,7 @@ class TrainConfig(_JsonConfig):
     steps_per_epoch: int | None = None
     backup_every_steps: int | None = None
     vgg_weights: str | None = None
+    evaluate_every: int | None = None
 
     def __post_init__(self):
         if not isinstance(self.data, str) or not self.data.strip():
@@ -298,6 +303,8 @@ class TrainConfig(_JsonConfig):
             _check_int("steps_per_epoch", self.steps_per_epoch, 1, 100_000_000)
         if self.backup_every_steps is not None:
             _check_int("backup_every_steps", self.backup_every_steps, 1, 100_000_000)
+        if self.evaluate_every is not None:
+            _check_int("evaluate_every", self.evaluate_every, 1, 1_000_000)
         if self.batch_size < self.replicas:
             raise ConfigError(
                 f"batch_size must be at least the number of replicas ({self.replicas}) so every "

@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 
 # Only these fields may differ when a run folder is trained again: they extend or budget the run
 # without changing what is trained.
-_RESUMABLE_FIELDS = ("epochs", "minutes", "backup_every_steps")
+_RESUMABLE_FIELDS = ("epochs", "minutes", "backup_every_steps", "evaluate_every")
 
 
 @dataclasses.dataclass

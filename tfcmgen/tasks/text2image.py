@@ -68,6 +68,12 @@ class TextToImageTask(Task):
             TensorBoardImages(run.logs_dir, sample_ids, captions, seed=config.seed),
         ]
 
+    def evaluation_callbacks(self, validation_data, tokenizer, run) -> list:
+        from tfcmgen.evaluation.r_precision_callback import r_precision_callback
+
+        callback = r_precision_callback(self.config, validation_data, tokenizer, run)
+        return [] if callback is None else [callback]
+
 
 def build_gan(config, vocabulary_size: int, embedding_matrix: np.ndarray):
     """A compiled CrossModalGAN for `config`; call inside the strategy scope."""
