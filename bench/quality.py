@@ -6,7 +6,8 @@ Trains with `tfcmgen.train` (the same code path as `tfcmgen train`) on shapes at
 size, position and joint colour+shape accuracy, separately for seen and held-out colour+shape pairs,
 FID / KID on the classifier's features, and diversity (mean pairwise distance of samples of one
 caption) against the same figures for real images. Extra `--set KEY=VALUE` pairs change TrainConfig
-fields, for ablations.
+fields and `--model-option KEY=VALUE` pairs its `model_options` (CrossModalGAN arguments), for
+ablations; the run's config.json holds both, so `tfcmgen train --config` reproduces the run.
 
 Usage:
 
@@ -53,35 +54,19 @@ def _parse_pairs(items):
     return pairs
 
 
-def _override_model_defaults(options):
-    """Makes every CrossModalGAN built by `train` use `options` (an ablation knob)."""
-    import functools
-
-    from tfcmgen.models import CrossModalGAN
-
-    original = CrossModalGAN.__init__
-
-    @functools.wraps(original)
-    def patched(self, *args, **kwargs):
-        original(self, *args, **{**kwargs, **options})
-
-    CrossModalGAN.__init__ = patched
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     import shutil
 
     from tfcmgen.config import TrainConfig
     from tfcmgen.evaluation import evaluate_run, format_report, load_or_train_classifier
-    from tfcmgen.training import train
+    from tfcmgen.jobs.runner import train
 
     overrides = _parse_pairs(args.set)
     model_options = _parse_pairs(args.model_option)
-    if model_options:
-        _override_model_defaults(model_options)
     settings = {"data": "shapes", "image_size": args.image_size, "minutes": args.minutes,
-                "epochs": 100_000, "out": args.out}
+                "epochs": 100_000, "out": args.out,
+                "model_options": {**overrides.pop("model_options", {}), **model_options}}
     config = TrainConfig(**{**settings, **overrides})
     if os.path.isdir(args.out) and not args.keep:
         shutil.rmtree(args.out)

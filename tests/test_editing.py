@@ -168,11 +168,11 @@ def test_each_task_refuses_the_other(run):
 
 
 def test_train_editor_rejects_what_it_cannot_train(tmp_path):
-    config = TrainConfig(task="edit", loss="wgan-gp", image_size=SIZE, num_images=16,
+    config = TrainConfig(task="edit", image_size=SIZE, num_images=16,
                          batch_size=8, out=str(tmp_path / "a"))
-    with pytest.raises(ConfigError, match="the edit task supports loss"):
-        train_editor(config, verbose=0)
+    with pytest.raises(ConfigError, match="model_options.width is set from TrainConfig"):
+        train_editor(config.replace(model_options={"width": 8}), verbose=0)
     with pytest.raises(ConfigError, match="supervision must be one of"):
-        train_editor(config.replace(loss="hinge"), supervision="semi")
+        train_editor(config, supervision="semi")
     with pytest.raises(ConfigError, match="trains task 'edit'"):
         train_editor(config.replace(task="text2image"))

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import logging
 import os
 import sys
 
 from tfcmgen.config import (
+    FORMATS,
     FUSIONS,
     LOSSES,
     PRECISIONS,
@@ -49,7 +51,7 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="a config.json to start from (flags given override it)")
     p.add_argument("--data", help="'shapes', 'shapes2' (two objects) or a dataset folder "
                    f"(default {d.data!r})")
-    p.add_argument("--format", choices=("csv", "jsonl", "cub"), help="folder format (auto-detected)")
+    p.add_argument("--format", choices=FORMATS[1:], help="folder format (auto-detected)")
     p.add_argument("--task", choices=TASKS, help=f"default {d.task!r}")
     p.add_argument("--image-size", type=int, choices=SUPPORTED_IMAGE_SIZES,
                    help=f"default {d.image_size}")
@@ -85,6 +87,9 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vgg-weights", help="edit task: 'imagenet' or a local VGG16 weights file")
     p.add_argument("--evaluate-every", type=int, metavar="EPOCHS",
                    help="R-precision on validation captions every EPOCHS epochs; keeps best.keras")
+    p.add_argument("--model-option", action="append", dest="model_option_pairs",
+                   metavar="NAME=VALUE", help="a further model constructor argument (JSON value), "
+                   "e.g. --model-option use_ca=true; repeatable; saved as config model_options")
     p.add_argument("--seed", type=int, help=f"default {d.seed}")
     p.add_argument("--out", help="run folder (required unless --config gives it)")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
@@ -96,9 +101,26 @@ def _train_config(args: argparse.Namespace, **defaults) -> TrainConfig:
         value = getattr(args, field.name, None)
         if value is not None:
             base[field.name] = value
+    if getattr(args, "model_option_pairs", None):
+        base["model_options"] = {**base.get("model_options", {}),
+                                 **_parse_pairs("--model-option", args.model_option_pairs)}
     if not args.config and "out" not in base:
         raise CLIError("train needs --out RUN_DIR (or --config RUN_DIR/config.json)")
     return TrainConfig.from_dict(base)
+
+
+def _parse_pairs(flag: str, items: list[str]) -> dict:
+    """`NAME=VALUE` strings as a dict; a VALUE that is not JSON stays a string."""
+    pairs = {}
+    for item in items:
+        name, equals, value = item.partition("=")
+        if not equals or not name:
+            raise CLIError(f"{flag} takes NAME=VALUE; received {item!r}")
+        try:
+            pairs[name] = json.loads(value)
+        except json.JSONDecodeError:
+            pairs[name] = value
+    return pairs
 
 
 def _cmd_train(args) -> int:

@@ -22,12 +22,13 @@ from tfcmgen.atomic import write_text_atomic
 
 SUPPORTED_IMAGE_SIZES = (32, 64, 128, 256)
 TASKS = tuple(registry.TASKS)
-LOSSES = ("hinge", "bce", "wgan-gp")
-FUSIONS = ("add", "multiply", "concat", "gated", "film")
-TEXT_POOLINGS = ("mean", "bigru", "attention", "transformer")
+# The option names live in `tfcmgen.registry`; these tuples are read from it.
+LOSSES = tuple(registry.LOSSES)
+FUSIONS = tuple(registry.FUSIONS)
+TEXT_POOLINGS = tuple(registry.TEXT_POOLINGS)
 STRATEGIES = ("default", "mirrored", "multiworker")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
-FORMATS = (None, "csv", "jsonl", "cub")
+FORMATS = (None, *registry.DATASET_FORMATS)
 # tfcmgen.data.augmentation.AUGMENT_CHOICES, without importing TensorFlow here.
 AUGMENTS = ("auto", "none", "flip", "rotate", "flip+rotate")
 
@@ -100,6 +101,19 @@ def _check_field_types(config) -> None:
             for item in value:
                 if not isinstance(item, str):
                     raise ConfigError(f"captions must be strings; received {item!r}")
+
+
+def _check_model_options(options: Any) -> None:
+    """model_options must be a JSON object of names to JSON values; the task checks the names."""
+    if not isinstance(options, dict):
+        raise ConfigError(f"model_options must be a JSON object; received model_options={options!r}")
+    for name, value in options.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ConfigError(f"model_options keys must be argument names; received {name!r}")
+        if not isinstance(value, (type(None), bool, int, float, str, list, tuple)):
+            raise ConfigError(
+                f"model_options.{name} must be a JSON value; received {type(value).__name__}"
+            )
 
 
 class _JsonConfig:
@@ -228,6 +242,9 @@ class TrainConfig(_JsonConfig):
             captions (`tfcmgen.evaluation.RPrecisionCallback`) goes to the logs and TensorBoard
             and the best model to `best.keras`; needs 100 distinct captions. Trains the dataset's
             matcher first (cached). None is off. Defaults to None.
+        model_options: dict. Further constructor arguments of the task's model (e.g.
+            `{"contrastive_weight": 0.0, "use_ca": true}` for `CrossModalGAN`), for ablations;
+            the ones set by the fields above are refused. Defaults to {}.
     """
 
     data: str = "shapes"
@@ -267,8 +284,10 @@ class TrainConfig(_JsonConfig):
     backup_every_steps: int | None = None
     vgg_weights: str | None = None
     evaluate_every: int | None = None
+    model_options: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
+        _check_model_options(self.model_options)
         if not isinstance(self.data, str) or not self.data.strip():
             raise ConfigError(f"data must be 'shapes' or a dataset folder; received data={self.data!r}")
         _check_choice("format", self.format, FORMATS)

@@ -202,7 +202,7 @@ def test_compile_rejects_shared_optimizer_and_unknown_loss():
     with pytest.raises(ValueError, match="two optimizer instances"):
         editor.compile(optimizer, optimizer)
     with pytest.raises(ValueError, match="loss must be one of"):
-        editor.compile(keras.optimizers.Adam(), keras.optimizers.Adam(), loss="wgan-gp")
+        editor.compile(keras.optimizers.Adam(), keras.optimizers.Adam(), loss="wgan-lp")
 
 
 @pytest.mark.slow

@@ -8,8 +8,11 @@ optimizers, and the argument checks both constructors use.
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 
 from tfcmgen import losses as tfcm_losses
+from tfcmgen import registry
+from tfcmgen.models.diff_augment import diff_augment
 
 
 def check_choice(name, value, choices):
@@ -34,7 +37,7 @@ class AdversarialModel(keras.Model):
     they accept (`LOSSES`), and call `_compile_players` from their `compile`.
     """
 
-    LOSSES = ("hinge", "bce", "wgan")
+    LOSSES = tuple(registry.LOSSES)
 
     def _compile_players(self, g_optimizer, d_optimizer, loss, **kwargs):
         """Checks and stores the two optimizers and the loss; builds the optimizers now.
@@ -87,6 +90,63 @@ class AdversarialModel(keras.Model):
         config["g_optimizer"] = keras.optimizers.deserialize(config["g_optimizer"])
         config["d_optimizer"] = keras.optimizers.deserialize(config["d_optimizer"])
         self.compile(**config)
+
+    def _replica_batch(self, images):
+        """(local batch, global batch, offset of this replica's examples in the global batch)."""
+        local = tf.shape(images)[0]
+        replicas = self.distribute_strategy.num_replicas_in_sync
+        if replicas == 1:
+            return local, local, tf.zeros([], tf.int32)
+        context = tf.distribute.get_replica_context()
+        sizes = context.all_gather(tf.reshape(local, [1]), axis=0)
+        replica = tf.cast(context.replica_id_in_sync_group, tf.int32)
+        offset = tf.reduce_sum(sizes[:replica])
+        global_batch = tf.reduce_sum(sizes)
+        tf.debugging.assert_greater_equal(
+            global_batch,
+            replicas,
+            message=(
+                f"batch_size must be at least the number of replicas ({replicas}) so every "
+                "replica gets an example; the global batch received is smaller"
+            ),
+        )
+        return local, global_batch, offset
+
+    def _draw(self, kind, batch, width):
+        """Random numbers for the global batch, sliced to this replica's examples.
+
+        Drawing for the global batch (same seed on every replica) and slicing makes example i of
+        the global batch see the same numbers on one device and on N replicas.
+        """
+        local, global_batch, offset = batch
+        shape = tf.stack([global_batch, width])
+        if kind == "normal":
+            values = keras.random.normal(shape, seed=self.seed_generator)
+        else:
+            values = keras.random.uniform(shape, seed=self.seed_generator)
+        return values[offset : offset + local]
+
+    def _augment(self, images, batch):
+        """DiffAugment (`self.diff_augment` policy) with numbers drawn as `_draw` does."""
+        if not self.diff_augment:
+            return images
+        uniform = self._draw("uniform", batch, 2 * len(self.diff_augment))
+        return diff_augment(images, self.diff_augment, uniform)
+
+    def gradient_penalty(self, real, fake, sentence, uniform):
+        """WGAN-GP per example: `(||grad_x D(x_hat, s)||_2 - 1)^2`, `x_hat = real + a (fake - real)`.
+
+        `a` ~ U[0, 1) per example (`uniform` [B, 1]). Weighted by `gp_weight` by the caller.
+        Reference: Gulrajani et al. 2017, "Improved Training of Wasserstein GANs".
+        """
+        alpha = tf.reshape(uniform, [-1, 1, 1, 1])
+        interpolated = real + alpha * (fake - real)
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(interpolated)
+            logits = self.discriminator([interpolated, sentence], training=True)
+        gradients = tape.gradient(logits, interpolated)
+        norm = tf.sqrt(tf.reduce_sum(tf.square(gradients), axis=[1, 2, 3]) + 1e-12)
+        return tf.square(norm - 1.0)
 
     @staticmethod
     def _inner(optimizer):

@@ -10,13 +10,14 @@ import tensorflow as tf
 
 from tfcmgen import layers as tfcm_layers
 from tfcmgen import losses as tfcm_losses
+from tfcmgen import registry
 from tfcmgen.models.adversarial_model import AdversarialModel, check_choice, check_weight
-from tfcmgen.models.diff_augment import check_policy, diff_augment
+from tfcmgen.models.diff_augment import check_policy
 from tfcmgen.models.discriminator import Discriminator
 from tfcmgen.models.generator import Generator, check_image_size, check_positive_int
 
-FUSIONS = ("film", "add", "multiply", "concat", "gated")
-TEXT_POOLINGS = ("mean", "bigru", "attention", "transformer")
+FUSIONS = tuple(registry.FUSIONS)
+TEXT_POOLINGS = tuple(registry.TEXT_POOLINGS)
 
 
 @keras.saving.register_keras_serializable(package="tfcmgen")
@@ -134,7 +135,6 @@ class CrossModalGAN(AdversarialModel):
         GAN Training" (generator EMA); Zhao et al. 2020 (DiffAugment).
     """
 
-    LOSSES = ("hinge", "bce", "wgan-gp")
     # DF-GAN's MA-GP exponent p in k * E[||grad||^p].
     MA_GP_EXPONENT = 6.0
     # XMC-GAN's embedding width and softmax temperature for the contrastive loss.
@@ -387,8 +387,9 @@ class CrossModalGAN(AdversarialModel):
             g_optimizer: keras optimizer (or its name / config) for the generator side.
             d_optimizer: keras optimizer for the discriminator and the text encoder. Must be a
                 different instance from `g_optimizer`.
-            loss: str. `"hinge"`, `"bce"` or `"wgan-gp"` (Wasserstein loss plus gradient penalty
-                weighted by `gp_weight`). Defaults to `"hinge"`.
+            loss: str. One of `tfcmgen.registry.LOSSES`: `"hinge"`, `"bce"`, `"wgan"` or
+                `"wgan-gp"` (Wasserstein loss plus gradient penalty weighted by `gp_weight`).
+                Defaults to `"hinge"`.
             **kwargs: passed on to `keras.Model.compile` (e.g. `jit_compile`,
                 `steps_per_execution`).
         """
@@ -447,21 +448,6 @@ class CrossModalGAN(AdversarialModel):
         squared += tf.reduce_sum(tf.square(gradients_sentence), axis=-1)
         return tf.pow(squared + 1e-12, self.MA_GP_EXPONENT / 2.0)
 
-    def gradient_penalty(self, real, fake, sentence, uniform):
-        """WGAN-GP per example: `(||grad_x D(x_hat, s)||_2 - 1)^2`, `x_hat = real + a (fake - real)`.
-
-        `a` ~ U[0, 1) per example (`uniform` [B, 1]). Weighted by `gp_weight` by the caller.
-        Reference: Gulrajani et al. 2017, "Improved Training of Wasserstein GANs".
-        """
-        alpha = tf.reshape(uniform, [-1, 1, 1, 1])
-        interpolated = real + alpha * (fake - real)
-        with tf.GradientTape(watch_accessed_variables=False) as tape:
-            tape.watch(interpolated)
-            logits = self.discriminator([interpolated, sentence], training=True)
-        gradients = tape.gradient(logits, interpolated)
-        norm = tf.sqrt(tf.reduce_sum(tf.square(gradients), axis=[1, 2, 3]) + 1e-12)
-        return tf.square(norm - 1.0)
-
     def _contrastive(self, features, sentence, batch, mismatched_sentence=None):
         """Per-example image-text contrastive loss of D's embeddings (see `contrastive_weight`).
 
@@ -492,47 +478,6 @@ class CrossModalGAN(AdversarialModel):
     # ----------------------------------------------------------------------------------------
     # Training
     # ----------------------------------------------------------------------------------------
-
-    def _replica_batch(self, images):
-        """(local batch, global batch, offset of this replica's examples in the global batch)."""
-        local = tf.shape(images)[0]
-        replicas = self.distribute_strategy.num_replicas_in_sync
-        if replicas == 1:
-            return local, local, tf.zeros([], tf.int32)
-        context = tf.distribute.get_replica_context()
-        sizes = context.all_gather(tf.reshape(local, [1]), axis=0)
-        replica = tf.cast(context.replica_id_in_sync_group, tf.int32)
-        offset = tf.reduce_sum(sizes[:replica])
-        global_batch = tf.reduce_sum(sizes)
-        tf.debugging.assert_greater_equal(
-            global_batch,
-            replicas,
-            message=(
-                f"batch_size must be at least the number of replicas ({replicas}) so every "
-                "replica gets an example; the global batch received is smaller"
-            ),
-        )
-        return local, global_batch, offset
-
-    def _draw(self, kind, batch, width):
-        """Random numbers for the global batch, sliced to this replica's examples.
-
-        Drawing for the global batch (same seed on every replica) and slicing makes example i of
-        the global batch see the same numbers on one device and on N replicas.
-        """
-        local, global_batch, offset = batch
-        shape = tf.stack([global_batch, width])
-        if kind == "normal":
-            values = keras.random.normal(shape, seed=self.seed_generator)
-        else:
-            values = keras.random.uniform(shape, seed=self.seed_generator)
-        return values[offset : offset + local]
-
-    def _augment(self, images, batch):
-        if not self.diff_augment:
-            return images
-        uniform = self._draw("uniform", batch, 2 * len(self.diff_augment))
-        return diff_augment(images, self.diff_augment, uniform)
 
     def _encode(self, token_ids, mismatched_token_ids, training):
         """One text-encoder pass over captions and mismatched captions together."""
@@ -681,6 +626,8 @@ class CrossModalGAN(AdversarialModel):
             self.diversity_tracker.update_state(logs["diversity"])
 
     def train_step(self, data):
+        # train_on_batch packs its argument as (x,); fit on a dataset of dicts passes the dict.
+        data, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         real = tf.convert_to_tensor(data["image"], tf.float32)
         token_ids = data["token_ids"]
         mismatched_token_ids = data["mismatched_token_ids"]
@@ -717,6 +664,7 @@ class CrossModalGAN(AdversarialModel):
         return {m.name: m.result() for m in self.metrics}
 
     def test_step(self, data):
+        data, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         real = tf.convert_to_tensor(data["image"], tf.float32)
         token_ids = data["token_ids"]
         mismatched_token_ids = data["mismatched_token_ids"]

@@ -8,18 +8,19 @@ import tensorflow as tf
 from keras import ops
 
 from tfcmgen import layers as tfcm_layers
+from tfcmgen import registry
 from tfcmgen.models.adversarial_model import AdversarialModel, check_choice, check_weight
-from tfcmgen.models.diff_augment import check_policy, diff_augment
+from tfcmgen.models.diff_augment import check_policy
 from tfcmgen.models.discriminator import Discriminator
 from tfcmgen.models.generator import check_image_size, check_positive_int
 
-# Fusion modes that work on feature maps inside a residual block (the block keeps its width).
-EDIT_FUSIONS = ("film", "gated", "add", "multiply", "concat")
-TEXT_POOLINGS = ("mean", "bigru", "attention", "transformer")
+# Every fusion mode works on feature maps inside a residual block (the block keeps its width).
+EDIT_FUSIONS = tuple(registry.FUSIONS)
+TEXT_POOLINGS = tuple(registry.TEXT_POOLINGS)
 # Early VGG16 blocks only: editing needs the spatial detail, and with random weights they still
 # learn (or, frozen, are a rich random projection of local patches) within a CPU budget.
 ENCODER_LAYERS = ("block1_pool", "block2_pool", "block3_pool")
-ADVERSARIAL_LOSSES = ("hinge", "bce", "wgan")
+ADVERSARIAL_LOSSES = tuple(registry.LOSSES)
 
 
 def _per_example_mse(a, b):
@@ -234,9 +235,9 @@ class TextImageEditor(AdversarialModel):
         embedding_dim: int. Word vector size. Defaults to 64.
         embedding_matrix: array [vocabulary_size, embedding_dim] or None. Initial word vectors of
             both text encoders (e.g. Word2Vec); not stored in the config (the weights are).
-        text_pooling: str. `"mean"`, `"bigru"` or `"attention"`. Defaults to `"mean"`.
-        fusion: str. How the text enters the feature maps: `"film"`, `"gated"`, `"add"`,
-            `"multiply"` or `"concat"` (see `FeatureFusion`). Defaults to `"film"`.
+        text_pooling: str. One of `tfcmgen.registry.TEXT_POOLINGS`. Defaults to `"mean"`.
+        fusion: str. How the text enters the feature maps, one of `tfcmgen.registry.FUSIONS`
+            (see `FeatureFusion`). Defaults to `"film"`.
         encoder_layer: str. Where VGG16 is cut: `"block1_pool"` (1/2 resolution),
             `"block2_pool"` (1/4) or `"block3_pool"` (1/8). Defaults to `"block1_pool"`.
         encoder_weights: str or None. `"imagenet"`, a local VGG16 weights file, or None (random).
@@ -260,6 +261,8 @@ class TextImageEditor(AdversarialModel):
         content_weight: float. Weight of the L1 between edit and source (always L1: a sparse
             prior changes few pixels). Defaults to 1.0.
         adversarial_weight: float. Weight of the editor's adversarial loss. Defaults to 1.0.
+        gp_weight: float. WGAN-GP penalty weight, used when compiled with `loss="wgan-gp"`.
+            Defaults to 10.0.
         diff_augment: tuple of str. Caption-preserving DiffAugment policy for the discriminator's
             inputs (`"translation"`, `"cutout"`). Defaults to `("translation",)`.
         seed: int. Seed of the model's `SeedGenerator`. Defaults to 0.
@@ -311,6 +314,7 @@ class TextImageEditor(AdversarialModel):
         paired_weight=100.0,
         content_weight=1.0,
         adversarial_weight=1.0,
+        gp_weight=10.0,
         diff_augment=("translation",),
         seed=0,
         **kwargs,
@@ -339,7 +343,7 @@ class TextImageEditor(AdversarialModel):
         self.encoder_trainable = bool(encoder_trainable)
         self.width = check_positive_int("width", width)
         self.num_blocks = check_positive_int("num_blocks", num_blocks, minimum=0)
-        check_choice("output_mode", output_mode, tuple(OUTPUTS))
+        check_choice("output_mode", output_mode, tuple(registry.OUTPUT_MODES))
         self.output_mode = output_mode
         self.discriminator_width = check_positive_int("discriminator_width", discriminator_width)
         self.spectral_norm = bool(spectral_norm)
@@ -355,6 +359,7 @@ class TextImageEditor(AdversarialModel):
         self.paired_weight = check_weight("paired_weight", paired_weight)
         self.content_weight = check_weight("content_weight", content_weight)
         self.adversarial_weight = check_weight("adversarial_weight", adversarial_weight)
+        self.gp_weight = check_weight("gp_weight", gp_weight)
         self.diff_augment = check_policy(diff_augment)
         self.seed = check_positive_int("seed", seed, minimum=0)
         self.seed_generator = keras.random.SeedGenerator(self.seed, name="seed_generator")
@@ -489,8 +494,9 @@ class TextImageEditor(AdversarialModel):
             g_optimizer: keras optimizer for the editor (its text encoder included).
             d_optimizer: keras optimizer for the discriminator and its text encoder; a different
                 instance from `g_optimizer`.
-            loss: str. `"hinge"`, `"bce"` or `"wgan"` (see `tfcmgen.losses`). Defaults to
-                `"hinge"`.
+            loss: str. One of `tfcmgen.registry.LOSSES`: `"hinge"`, `"bce"`, `"wgan"` or
+                `"wgan-gp"` (plus the gradient penalty weighted by `gp_weight`; see
+                `tfcmgen.losses`). Defaults to `"hinge"`.
             **kwargs: passed on to `keras.Model.compile` (e.g. `jit_compile`).
         """
         self._compile_players(g_optimizer, d_optimizer, loss, **kwargs)
@@ -513,19 +519,6 @@ class TextImageEditor(AdversarialModel):
     # Training
     # ----------------------------------------------------------------------------------------
 
-    def _replica_batch(self, images):
-        """(local batch, global batch, offset of this replica's examples in the global batch).
-
-        Replicas receive consecutive equal slices of the global batch (`drop_remainder=True`).
-        """
-        local = tf.shape(images)[0]
-        replicas = self.distribute_strategy.num_replicas_in_sync
-        if replicas == 1:
-            return local, local, tf.zeros([], tf.int32)
-        context = tf.distribute.get_replica_context()
-        replica = tf.cast(context.replica_id_in_sync_group, tf.int32)
-        return local, local * replicas, replica * local
-
     def reconstruction_mask(self, batch):
         """float32 [local batch]: 1 for the examples edited towards their own caption.
 
@@ -537,16 +530,6 @@ class TextImageEditor(AdversarialModel):
         fraction = self.reconstruction_fraction
         marked = tf.floor((index + 1.0) * fraction) > tf.floor(index * fraction)
         return tf.cast(marked, tf.float32)
-
-    def _augment(self, images, batch):
-        if not self.diff_augment:
-            return images
-        local, global_batch, offset = batch
-        # Drawn for the global batch and sliced: example i sees the same numbers on N replicas.
-        uniform = keras.random.uniform(
-            tf.stack([global_batch, 2 * len(self.diff_augment)]), seed=self.seed_generator
-        )
-        return diff_augment(images, self.diff_augment, uniform[offset : offset + local])
 
     def _mean(self, per_example, global_batch):
         return tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
@@ -610,7 +593,14 @@ class TextImageEditor(AdversarialModel):
         logs = {"d_loss": self._mean(per_example, global_batch),
                 "d_real": self._mean(real_logits, global_batch),
                 "d_fake": self._mean(fake_logits, global_batch)}
-        return logs["d_loss"], logs
+        d_loss = logs["d_loss"]
+        if self.loss_name == "wgan-gp" and self.gp_weight > 0:
+            # Between each source and its edit, judged with the edit's caption.
+            uniform = self._draw("uniform", batch, 1)
+            real_aug, fake_aug = self._augment(source, batch), self._augment(edited, batch)
+            gp = self.gradient_penalty(real_aug, fake_aug, edit_sentence, uniform)
+            d_loss += self.gp_weight * self._mean(gp, global_batch)
+        return d_loss, logs
 
     def _update_trackers(self, logs):
         # Each value is this replica's share of a global-batch mean; times the replica count it is
@@ -685,6 +675,7 @@ class TextImageEditor(AdversarialModel):
                 "paired_weight": self.paired_weight,
                 "content_weight": self.content_weight,
                 "adversarial_weight": self.adversarial_weight,
+                "gp_weight": self.gp_weight,
                 "diff_augment": list(self.diff_augment),
                 "seed": self.seed,
             }

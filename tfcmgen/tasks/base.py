@@ -16,9 +16,12 @@ Example (a third task, e.g. image-to-image translation, is one module and one re
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 from tfcmgen.config import ConfigError, TrainConfig
+from tfcmgen.registry import resolve
 
 
 class Task:
@@ -37,6 +40,11 @@ class Task:
     # TrainConfig fields this task trains best with where they differ from TrainConfig's
     # defaults; `tfcmgen train --task NAME` starts from them and flags still override them.
     defaults: dict = {}
+    # The Keras model class the task trains, by import path. `TrainConfig.model_options` may set
+    # any of its constructor arguments except `config_arguments`, which the task sets from
+    # TrainConfig's own fields (one source of truth per setting).
+    model_class = ""
+    config_arguments: tuple = ()
 
     def __init__(self, config: TrainConfig, **options):
         if config.task != self.name:
@@ -50,6 +58,42 @@ class Task:
 
     def check(self) -> None:
         """Raises ConfigError for a setting this task cannot train (before any work starts)."""
+        self.check_model_options()
+
+    def check_model_options(self) -> None:
+        """Raises ConfigError for a `model_options` name the model does not take here."""
+        options = self.config.model_options
+        if not options:
+            return
+        model_class = resolve(self.model_class)
+        parameters = inspect.signature(model_class.__init__).parameters
+        settable = sorted(
+            name for name, p in parameters.items()
+            if name != "self" and p.kind is p.POSITIONAL_OR_KEYWORD
+            and name not in self.config_arguments
+        )
+        for name in options:
+            if name in self.config_arguments:
+                raise ConfigError(
+                    f"model_options.{name} is set from TrainConfig's own fields for task "
+                    f"{self.name!r}; set the field instead"
+                )
+            if name not in settable:
+                raise ConfigError(
+                    f"model_options.{name} is not a {model_class.__name__} argument; expected "
+                    f"some of {settable}"
+                )
+
+    def make_model(self, arguments: dict):
+        """`model_class(**arguments, **config.model_options)`; a bad option value is a ConfigError."""
+        model_class = resolve(self.model_class)
+        options = self.config.model_options
+        if not options:
+            return model_class(**arguments)
+        try:
+            return model_class(**arguments, **options)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"model_options {options}: {e}") from e
 
     def load_data(self):
         """(train, validation) CaptionedImages for the config, split by image."""

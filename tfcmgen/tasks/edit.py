@@ -31,25 +31,16 @@ SUPERVISIONS = ("paired", "unpaired")
 _SAMPLE_COUNT = 8
 
 
-def check_loss(config) -> None:
-    from tfcmgen.models.text_image_editor import ADVERSARIAL_LOSSES
-
-    if config.loss not in ADVERSARIAL_LOSSES:
-        shown = ", ".join(repr(name) for name in ADVERSARIAL_LOSSES)
-        raise ConfigError(f"the edit task supports loss {shown}; received loss={config.loss!r}")
-
-
-def build_editor(config, vocabulary_size: int, embedding_matrix: np.ndarray):
-    """A compiled TextImageEditor for `config`; call inside the strategy scope.
+def build_editor(config, vocabulary_size: int, embedding_matrix: np.ndarray, task=None):
+    """A compiled TextImageEditor for `config` (with its `model_options`); call inside the
+    strategy scope.
 
     The editor's fused feature maps are `2 * base_width` wide, the discriminator `base_width`.
     """
     import keras
 
-    from tfcmgen.models.text_image_editor import TextImageEditor
-
-    check_loss(config)
-    editor = TextImageEditor(
+    task = task or EditTask(config)
+    editor = task.make_model(dict(
         vocabulary_size=vocabulary_size,
         max_length=config.max_length,
         image_size=config.image_size,
@@ -61,7 +52,7 @@ def build_editor(config, vocabulary_size: int, embedding_matrix: np.ndarray):
         width=2 * config.base_width,
         discriminator_width=config.base_width,
         seed=config.seed,
-    )
+    ))
     editor.compile(
         # Named, so that the saved paths do not depend on what else made optimizers in the
         # process (Keras numbers unnamed ones: "adam", "adam_1", ...).
@@ -94,6 +85,10 @@ class EditTask(Task):
     # learning rates than the GAN (`bench/edit_quality.py` measures it with these).
     defaults = {"batch_size": 16, "g_learning_rate": 1e-3, "d_learning_rate": 2e-3,
                 "base_width": 32}
+    model_class = "tfcmgen.models.text_image_editor:TextImageEditor"
+    config_arguments = ("vocabulary_size", "max_length", "image_size", "embedding_dim",
+                        "embedding_matrix", "text_pooling", "fusion", "encoder_weights", "width",
+                        "discriminator_width", "seed")
 
     def __init__(self, config, supervision: str | None = None):
         if supervision is not None and supervision not in SUPERVISIONS:
@@ -104,9 +99,6 @@ class EditTask(Task):
         self.supervision = supervision
         self._pairs = None
         super().__init__(config)
-
-    def check(self) -> None:
-        check_loss(self.config)
 
     def _edit_pairs(self, train_data):
         from tfcmgen.data.edit_pairs import make_edit_pairs
@@ -151,7 +143,7 @@ class EditTask(Task):
                             deterministic=True, drop_remainder=True)
 
     def build_model(self, vocabulary_size: int, embedding_matrix: np.ndarray):
-        return build_editor(self.config, vocabulary_size, embedding_matrix)
+        return build_editor(self.config, vocabulary_size, embedding_matrix, task=self)
 
     def sample_callbacks(self, train_data, tokenizer, run) -> list:
         import tensorflow as tf

@@ -28,6 +28,10 @@ class TextToImageTask(Task):
 
     name = "text2image"
     defaults = {}
+    model_class = "tfcmgen.models.cross_modal_gan:CrossModalGAN"
+    config_arguments = ("vocabulary_size", "max_length", "image_size", "embedding_dim",
+                        "embedding_matrix", "text_pooling", "fusion", "noise_dim",
+                        "generator_width", "discriminator_width", "seed")
 
     def dataset(self, train_data, tokenizer):
         from tfcmgen.data import CAPTIONED_ATTRIBUTES, make_dataset
@@ -52,7 +56,7 @@ class TextToImageTask(Task):
         )
 
     def build_model(self, vocabulary_size: int, embedding_matrix: np.ndarray):
-        return build_gan(self.config, vocabulary_size, embedding_matrix)
+        return build_gan(self.config, vocabulary_size, embedding_matrix, task=self)
 
     def sample_callbacks(self, train_data, tokenizer, run) -> list:
         import tensorflow as tf
@@ -75,13 +79,13 @@ class TextToImageTask(Task):
         return [] if callback is None else [callback]
 
 
-def build_gan(config, vocabulary_size: int, embedding_matrix: np.ndarray):
-    """A compiled CrossModalGAN for `config`; call inside the strategy scope."""
+def build_gan(config, vocabulary_size: int, embedding_matrix: np.ndarray, task=None):
+    """A compiled CrossModalGAN for `config` (with its `model_options`); call inside the
+    strategy scope."""
     import keras
 
-    from tfcmgen.models import CrossModalGAN
-
-    gan = CrossModalGAN(
+    task = task or TextToImageTask(config)
+    gan = task.make_model(dict(
         vocabulary_size=vocabulary_size,
         max_length=config.max_length,
         image_size=config.image_size,
@@ -93,7 +97,7 @@ def build_gan(config, vocabulary_size: int, embedding_matrix: np.ndarray):
         generator_width=config.base_width,
         discriminator_width=config.base_width,
         seed=config.seed,
-    )
+    ))
     gan.compile(
         # Named, so that the saved paths do not depend on what else made optimizers in the
         # process (Keras numbers unnamed ones: "adam", "adam_1", ...).
