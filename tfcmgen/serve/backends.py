@@ -22,6 +22,7 @@ import os
 import numpy as np
 
 from tfcmgen.export.export_metadata import ExportError, ExportMetadata
+from tfcmgen.export.onnx_generator import session_options
 from tfcmgen.export.philox_noise import stateless_normal
 from tfcmgen.serve.signatures import signature_def_json, task_signatures
 
@@ -35,6 +36,7 @@ class Backend:
         self.folder = folder
         self.metadata = metadata
         self.tokenizer = metadata.tokenizer(folder)
+        self.word_mapper = _word_mapper(folder, self.tokenizer.vocabulary)
         self.signatures = task_signatures(
             metadata.task, metadata.image_size, metadata.max_length, metadata.noise_dim
         )
@@ -48,7 +50,22 @@ class Backend:
         return self.metadata.image_size
 
     def tokenize(self, captions) -> np.ndarray:
-        return self.tokenizer.encode(list(captions))
+        """Token ids of captions, unknown words mapped first as the export's Python loaders do
+        (`tfcmgen.text.word_mapping`: word-vector neighbours and spelling)."""
+        captions = list(captions)
+        if self.word_mapper is not None:
+            captions = self.word_mapper.map_captions(captions)[0]
+        return self.tokenizer.encode(captions)
+
+    def read_word(self, word: str) -> tuple:
+        """(how, target) for a normalised word: ("known", word), ("neighbour" or "spelling",
+        the vocabulary word it is read as) or ("unknown", None)."""
+        if self.word_mapper is not None:
+            target, how = self.word_mapper.map_word(word)
+            return how, target
+        if self.tokenizer.vocabulary.lookup(word) > 1:
+            return "known", word
+        return "unknown", None
 
     def noise(self, count: int, seed: int) -> np.ndarray:
         return stateless_normal((count, self.metadata.noise_dim), seed=(int(seed), 0))
@@ -67,6 +84,14 @@ class Backend:
 
     def close(self) -> None:
         pass
+
+
+def _word_mapper(folder, vocabulary):
+    try:
+        from tfcmgen.text.word_mapping import mapper_for_folder
+    except ImportError:  # a tfcmgen without the unknown-word mapping of issue 12
+        return None
+    return mapper_for_folder(folder, vocabulary)
 
 
 class SavedModelBackend(Backend):
@@ -135,19 +160,6 @@ class SavedModelBackend(Backend):
         return outputs["images"].numpy()
 
 
-# onnxruntime session settings, measured with bench/serving_latency.py on the 2-core CPU (see
-# README): ORT_ENABLE_ALL graph optimisation and sequential execution.
-def onnx_session_options(threads: int | None = None):
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
-    if threads is not None:
-        options.intra_op_num_threads = int(threads)
-    return options
-
-
 class OnnxBackend(Backend):
     """Runs the export's ONNX model with onnxruntime; no TensorFlow."""
 
@@ -161,7 +173,7 @@ class OnnxBackend(Backend):
         self.model_path = metadata.path_of(folder, "onnx")
         try:
             self.session = onnxruntime.InferenceSession(
-                self.model_path, onnx_session_options(threads), providers=["CPUExecutionProvider"]
+                self.model_path, session_options(threads), providers=["CPUExecutionProvider"]
             )
         except Exception as error:  # onnxruntime raises its own exception types
             raise ExportError(f"cannot load {self.model_path!r}: {error}") from error

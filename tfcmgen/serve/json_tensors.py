@@ -262,19 +262,45 @@ def _from_inputs(inputs, signature):
     return _with_defaults(arrays, signature)
 
 
+# Each uint8 value as three bytes, right-aligned with spaces (" 7", "255"): JSON allows
+# whitespace before a number, so every image has a fixed layout that NumPy writes in one go.
+_DIGITS = np.frombuffer(b"".join(b"%3d" % value for value in range(256)), np.uint8).reshape(256, 3)
+
+
+def _uint8_json(images: np.ndarray) -> bytes:
+    """`images` (uint8 [B, H, W, C]) as a JSON nested list, built with array writes only."""
+    count, height, width, channels = images.shape
+    # One pixel: "[ddd,ddd,ddd]," (the last of a row ends "]]": the row closes).
+    pixel = 1 + 4 * channels + 1
+    pixels = np.empty((count, height, width, pixel), np.uint8)
+    pixels[..., 0] = ord("[")
+    for channel in range(channels):
+        start = 1 + 4 * channel
+        pixels[..., start:start + 3] = _DIGITS[images[..., channel]]
+        pixels[..., start + 3] = ord(",")
+    pixels[..., pixel - 2] = ord("]")
+    pixels[..., pixel - 1] = ord(",")
+    pixels[:, :, -1, pixel - 1] = ord("]")
+    rows = np.empty((count, height, width * pixel + 2), np.uint8)
+    rows[..., 0] = ord("[")
+    rows[..., 1:-1] = pixels.reshape(count, height, -1)
+    rows[..., -1] = ord(",")
+    rows[:, -1, -1] = ord("]")
+    body = np.empty((count, height * rows.shape[-1] + 2), np.uint8)
+    body[:, 0] = ord("[")
+    body[:, 1:-1] = rows.reshape(count, -1)
+    body[:, -1] = ord(",")
+    return b"[" + body.tobytes()[:-1] + b"]"
+
+
 def encode_images(images: np.ndarray, row_format: bool) -> bytes:
     """`{"predictions": images}` (row) or `{"outputs": images}` (columnar) as JSON bytes.
 
-    Written with one %-format per image row: `json.dumps(images.tolist())` takes about 4x as long
-    (measured 80 ms vs 23 ms for 8 images of 64x64), which would dominate a batched request.
+    Written by `_uint8_json` with NumPy array writes: `json.dumps(images.tolist())` takes about
+    80 ms for 8 images of 64x64 (measured), which would dominate a batched request.
     """
     key = "predictions" if row_format else "outputs"
     images = np.asarray(images, np.uint8)
-    count, height, width, channels = images.shape
-    pixel = "[" + ",".join(["%d"] * channels) + "]"
-    row_format_string = "[" + ",".join([pixel] * width) + "]"
-    rows = [row_format_string % tuple(row) for row in images.reshape(count * height, -1).tolist()]
-    body = ",".join(
-        "[" + ",".join(rows[index * height:(index + 1) * height]) + "]" for index in range(count)
-    )
-    return f'{{"{key}":[{body}]}}'.encode("ascii")
+    if images.shape[0] == 0:
+        return f'{{"{key}":[]}}'.encode("ascii")
+    return b'{"' + key.encode("ascii") + b'":' + _uint8_json(images) + b"}"
