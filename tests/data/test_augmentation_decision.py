@@ -3,7 +3,12 @@
 import numpy as np
 import pytest
 
-from tfcmgen.data.augmentation import AUGMENTATIONS, TELLS_APART, decide_augmentation
+from tfcmgen.data.augmentation import (
+    AUGMENTATIONS,
+    MIN_DECISION_IMAGES,
+    TELLS_APART,
+    decide_augmentation,
+)
 
 
 def _glyphs(n, mirror_symmetric, seed=0):
@@ -40,6 +45,9 @@ def test_rotation_is_tested_for_captions_without_positions():
     assert decision.augment in ("none", "rotate")
 
 
-def test_too_few_images_are_refused():
-    with pytest.raises(ValueError, match="N >= 8"):
-        decide_augmentation(np.zeros((3, 8, 8, 3), np.uint8))
+def test_too_few_images_get_no_augmentation_and_bad_shapes_are_refused():
+    decision = decide_augmentation(_glyphs(MIN_DECISION_IMAGES - 1, True))
+    assert decision.augment == "none" and decision.flip_accuracy is None
+    assert "too few images" in str(decision)
+    with pytest.raises(ValueError, match=r"\[N, H, W, 3\]"):
+        decide_augmentation(np.zeros((300, 8, 8), np.uint8))

@@ -180,6 +180,9 @@ AUGMENT_CHOICES = ("auto", *AUGMENTATIONS)
 # 512 held-out images). Measured at 32x32: mirrored MNIST digits 0.96; the built-in shapes, whose
 # shading is slightly one-sided, 0.58-0.63 over four seeds; rotated digits (10 degrees) 0.50.
 TELLS_APART = 0.75
+# Below this many images the held-out half is too small for the test to mean anything: no
+# augmentation then.
+MIN_DECISION_IMAGES = 128
 
 
 @dataclass(frozen=True)
@@ -188,18 +191,22 @@ class AugmentationDecision:
 
     Attributes:
         augment: str. One of `AUGMENTATIONS`.
-        flip_accuracy: float. Held-out accuracy of telling images from their mirror images.
+        flip_accuracy: float or None. Held-out accuracy of telling images from their mirror
+            images (None: too few images to test).
         rotate_accuracy: float or None. The same for rotated images (None: not measured, no
             caption allows rotation).
         seconds: float. Time the decision took.
     """
 
     augment: str
-    flip_accuracy: float
+    flip_accuracy: float | None
     rotate_accuracy: float | None
     seconds: float
 
     def __str__(self):
+        if self.flip_accuracy is None:
+            return (f"augment={self.augment!r}: too few images to test whether mirroring or "
+                    f"rotation keeps them like the data's (at least {MIN_DECISION_IMAGES})")
         rotate = "not tested (every caption names a position)" if self.rotate_accuracy is None \
             else f"{self.rotate_accuracy:.2f}"
         return (f"augment={self.augment!r}: a small classifier tells images from their mirror "
@@ -254,7 +261,7 @@ def decide_augmentation(images, captions=None, seed=0, max_images=1024, size=32)
     birds, faces) keeps both.
 
     Args:
-        images: uint8 array [N, H, W, 3] (N >= 8).
+        images: uint8 array [N, H, W, 3]. Fewer than `MIN_DECISION_IMAGES` give "none".
         captions: list of str or None. One caption per image; images whose caption names a
             position never rotate (`position_safe`), so if all do the rotation test is skipped.
         seed: int. Seeds the sample, the transforms and the classifier. Defaults to 0.
@@ -270,9 +277,11 @@ def decide_augmentation(images, captions=None, seed=0, max_images=1024, size=32)
 
     started = time.monotonic()
     images = np.asarray(images)
-    if images.ndim != 4 or len(images) < 8:
-        raise ValueError(f"decide_augmentation needs uint8 images [N >= 8, H, W, 3]; received "
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"decide_augmentation needs uint8 images [N, H, W, 3]; received "
                          f"shape {images.shape}")
+    if len(images) < MIN_DECISION_IMAGES:
+        return AugmentationDecision("none", None, None, time.monotonic() - started)
     rng = np.random.default_rng(seed)
     chosen = rng.permutation(len(images))[:max_images]
     sample = tf.image.resize(tf.constant(images[chosen]), [size, size], antialias=True)
