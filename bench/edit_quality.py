@@ -35,12 +35,12 @@ import time
 
 import numpy as np
 
-from tfcmgen.config import TASK_DEFAULTS
+from tfcmgen.tasks.edit import EditTask
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_CLASSIFIER = os.path.join(HERE, "out", "attribute_classifier.keras")
 # The editor's training defaults, the ones `tfcmgen train --task edit` uses.
-EDIT_DEFAULTS = TASK_DEFAULTS["edit"]
+EDIT_DEFAULTS = EditTask.defaults
 # Evaluation shapes come from a seed no training run uses.
 EVAL_SEED = 7919
 

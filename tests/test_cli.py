@@ -32,7 +32,10 @@ def test_config_file_is_the_base_and_flags_override(capsys, tmp_path):
 
 
 def test_edit_task_starts_from_its_own_defaults_and_flags_still_win(capsys, tmp_path):
-    from tfcmgen.config import TASK_DEFAULTS, TrainConfig
+    from tfcmgen.config import TrainConfig
+    from tfcmgen.tasks import task_class
+
+    TASK_DEFAULTS = {"edit": task_class("edit").defaults}
 
     main(["train", "--task", "edit", "--out", str(tmp_path / "run"), "--dry-run"])
     printed = json.loads(capsys.readouterr().out)

@@ -33,17 +33,6 @@ FORMATS = (None, *registry.DATASET_FORMATS)
 AUGMENTS = ("auto", "none", "flip", "rotate", "flip+rotate")
 
 
-def __getattr__(name):
-    # TASK_DEFAULTS: task name -> the settings it trains best with where they differ from
-    # TrainConfig's defaults. Each task declares its own (`Task.defaults`); read lazily because
-    # the tasks import this module.
-    if name == "TASK_DEFAULTS":
-        from tfcmgen.tasks import task_class
-
-        return {task: dict(task_class(task).defaults) for task in TASKS}
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 class ConfigError(ValueError):
     """A configuration value is out of range or of the wrong kind; the message names the field."""
 
