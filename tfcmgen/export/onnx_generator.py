@@ -4,7 +4,7 @@ This module and everything it imports must not import TensorFlow (tested): it is
 path for machines without it. Captions are tokenized by `PurePythonTokenizer` (the same ids as the
 in-graph tokenizer) and the noise for a seed is drawn by `philox_noise.stateless_normal` (the same
 values as `tf.random.stateless_normal`), so a seed gives the SavedModel's images. Source images of
-an edit export are cropped and resized by `tfcmgen.editing.prepare_source_images` (OpenCV), whose
+an edit export are cropped and resized by `tfcmgen.runtime.images.prepare_source_images` (OpenCV), whose
 result the SavedModel's in-graph resize reproduces.
 
 Example:
@@ -20,8 +20,9 @@ import os
 
 import numpy as np
 
-from tfcmgen.export.export_metadata import ExportError, ExportMetadata
-from tfcmgen.export.philox_noise import stateless_normal
+from tfcmgen.runtime.images import to_uint8  # noqa: F401  (float [-1, 1] -> uint8, half to even)
+from tfcmgen.runtime.export_metadata import ExportError, ExportMetadata
+from tfcmgen.runtime.philox_noise import stateless_normal
 from tfcmgen.export.runtime_inputs import (
     check_captions,
     check_noise,
@@ -57,12 +58,6 @@ def session_options(threads: int | None = None):
     if threads is not None:
         options.intra_op_num_threads = int(threads)
     return options
-
-
-def to_uint8(images: np.ndarray) -> np.ndarray:
-    """float images in [-1, 1] -> uint8 [0, 255] (round half to even, like the SavedModel)."""
-    scaled = (np.asarray(images, np.float32) + np.float32(1.0)) * np.float32(127.5)
-    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
 
 
 class OnnxGenerator:
@@ -178,10 +173,10 @@ class OnnxGenerator:
 
         Args:
             images: uint8 `[H, W]`, `[H, W, C]` or `[N, H, W, C]` of any size, C = 1, 3 or 4;
-                converted by `tfcmgen.editing.prepare_source_images` (OpenCV, no TensorFlow).
+                converted by `tfcmgen.runtime.images.prepare_source_images` (OpenCV, no TensorFlow).
             captions: list of str. One per image, one for all images, or many for one image.
         """
-        from tfcmgen.editing import pair_captions, prepare_source_images
+        from tfcmgen.runtime.images import pair_captions, prepare_source_images
 
         check_task(self.path, self.task, "edit")
         images, captions = pair_captions(
