@@ -21,8 +21,13 @@ import os
 import re
 import tempfile
 
-# atomic_path's temporary names: "." + target name + "." + mkstemp's 8 characters + "-tmp".
-_TEMPORARY_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}-tmp")
+# atomic_path's temporary names, anchored at both ends: "." + target name + "." + mkstemp's 8
+# characters + "-tmp" + one of the suffixes tfcmgen's writers use. A user's ".profile.x-tmp-user"
+# does not match (an unanchored pattern once deleted such files).
+TEMPORARY_SUFFIXES = ("", ".keras", ".weights.h5")
+_TEMPORARY_NAME = re.compile(
+    r"^\.[^/]+\.[a-z0-9_]{8}-tmp(" + "|".join(re.escape(s) for s in TEMPORARY_SUFFIXES) + r")$"
+)
 
 
 def _default_mode() -> int:
@@ -40,6 +45,8 @@ def atomic_path(path, suffix: str = ""):
     extension such writers look at (e.g. ".keras").
     """
     path = os.fspath(path)
+    if suffix not in TEMPORARY_SUFFIXES:
+        raise ValueError(f"suffix must be one of {TEMPORARY_SUFFIXES}; received suffix={suffix!r}")
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, temporary = tempfile.mkstemp(

@@ -279,7 +279,7 @@ def test_malformed_csv_errors_name_file_and_line(tmp_path, header, rows, message
     ("{not json", "captions.jsonl:2: not valid JSON"),
     ("[1, 2]", "captions.jsonl:2: expected a JSON object, found list"),
     ('{"caption": "no image"}', "captions.jsonl:2: 'image' must be a non-empty string"),
-    ('{"image": 7, "caption": "x"}', "'image' must be a non-empty string; found 7"),
+    ('{"image": 7, "caption": "x"}', "'image' must be a non-empty string; found int"),
     ('{"image": "a.png"}', "captions.jsonl:2: needs a 'caption' string or a 'captions' list"),
     ('{"image": "a.png", "caption": 5}', "'caption' must be a string; found int"),
     ('{"image": "a.png", "captions": "x"}', "'captions' must be a list of strings"),

@@ -179,7 +179,7 @@ def test_fresh_process_gives_the_keras_images(edit_exported, keras_edit, tiny_ed
 
 
 def test_saved_model_cli_lists_the_edit_signatures(edit_exported, saved_model_cli):
-    text = saved_model_cli(os.path.join(edit_exported.out, "saved_model"))
+    text = saved_model_cli(os.path.join(edit_exported.out, "1"))
     for name in ("serving_default", "edit", "edit_from_tokens"):
         assert f"signature_def['{name}']" in text
     edit = text.split("signature_def['edit']")[1].split("signature_def[")[0]

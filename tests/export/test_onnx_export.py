@@ -97,7 +97,7 @@ def test_not_an_export_reported(tiny_run, exported):
     with pytest.raises(ExportError, match="training run folder"):
         OnnxGenerator(tiny_run.path)
     with pytest.raises(ExportError, match="holds savedmodel, not onnx"):
-        OnnxGenerator(os.path.join(exported.out, "saved_model"))
+        OnnxGenerator(os.path.join(exported.out, "1"))
     # The .onnx file itself is accepted and finds its settings beside it.
     assert OnnxGenerator(os.path.join(exported.out, "onnx", "generator.onnx")).max_length == 6
 

@@ -59,7 +59,7 @@ def test_saves_only_the_text_encoder_and_ema_generator(savedmodel, tiny_run):
 
 def test_seed_is_optional_with_default_zero(exported, savedmodel):
     # TF Serving fills inputs a request leaves out from the SignatureDef's defaults.
-    signature = _saved_model_proto(os.path.join(exported.out, "saved_model")).meta_graphs[0]
+    signature = _saved_model_proto(os.path.join(exported.out, "1")).meta_graphs[0]
     defaults = signature.signature_def["serving_default"].defaults
     assert set(defaults) == {"seed"}
     assert tf.make_ndarray(defaults["seed"]) == 0
@@ -178,7 +178,7 @@ print(json.dumps({"beyond_core": beyond_core}))
 @pytest.fixture(scope="module")
 def fresh_process(exported, tiny_run, tmp_path_factory, run_python):
     """Loads the export in a new Python process: its images and the graph's non-core ops."""
-    ops = sorted(_graph_op_types(os.path.join(exported.out, "saved_model")))
+    ops = sorted(_graph_op_types(os.path.join(exported.out, "1")))
     out = str(tmp_path_factory.mktemp("fresh") / "images.npy")
     result = run_python(
         ["-c", _FRESH_PROCESS, exported.out, json.dumps(ops), json.dumps(list(tiny_run.captions)),
@@ -203,7 +203,7 @@ def test_text_ops_list_matches_the_exported_graph(fresh_process, exported):
 
 
 def test_saved_model_cli_lists_both_signatures(exported, saved_model_cli):
-    text = saved_model_cli(os.path.join(exported.out, "saved_model"))
+    text = saved_model_cli(os.path.join(exported.out, "1"))
     assert "signature_def['serving_default']" in text
     assert "signature_def['generate_from_tokens']" in text
     serving = text.split("signature_def['serving_default']")[1]

@@ -1,3 +1,6 @@
+import hashlib
+import os
+
 import h5py
 import keras
 import numpy as np
@@ -130,39 +133,43 @@ def test_legacy_file_missing_needed_layers_is_refused(full_vgg, tmp_path):
         VGG16FeatureExtractor("block3_pool", weights=path)
 
 
-def test_imagenet_uses_keras_cache_or_download(full_vgg, tmp_path, monkeypatch):
-    path = str(tmp_path / vgg_module.IMAGENET_WEIGHTS_FILE)
+def test_imagenet_reads_the_keras_cache_and_never_downloads(full_vgg, tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    path = vgg_module.imagenet_cache_path()
+    assert path == str(tmp_path / "models" / vgg_module.IMAGENET_WEIGHTS_FILE)
+    os.makedirs(os.path.dirname(path))
     _write_legacy_notop_file(full_vgg, path)
-    requests = []
 
-    def fake_get_file(fname, origin, **kwargs):
-        requests.append((fname, origin, kwargs.get("file_hash")))
-        return path
+    def no_download(*args, **kwargs):
+        raise AssertionError("VGG16FeatureExtractor tried to download")
 
-    monkeypatch.setattr(keras.utils, "get_file", fake_get_file)
+    monkeypatch.setattr(keras.utils, "get_file", no_download)
+    # Our file is not the published one: its MD5 differs, and the error says so.
+    with pytest.raises(RuntimeError, match="is damaged .*MD5"):
+        VGG16FeatureExtractor("block1_pool", weights="imagenet")
+    with open(path, "rb") as stream:
+        digest = hashlib.md5(stream.read()).hexdigest()
+    monkeypatch.setattr(vgg_module, "IMAGENET_WEIGHTS_HASH", digest)
     extractor = VGG16FeatureExtractor("block1_pool", weights="imagenet")
-    assert requests == [
-        (
-            vgg_module.IMAGENET_WEIGHTS_FILE,
-            vgg_module.IMAGENET_WEIGHTS_URL,
-            vgg_module.IMAGENET_WEIGHTS_HASH,
-        )
-    ]
     expected = _reference_features(full_vgg, IMAGES, "block1_pool")
     np.testing.assert_allclose(extractor(IMAGES), expected, rtol=1e-5, atol=1e-4)
 
 
-def test_imagenet_offline_explains_what_to_pass_instead(monkeypatch):
-    def offline_get_file(*args, **kwargs):
-        raise Exception("URL fetch failure: [Errno -3] Temporary failure in name resolution")
-
-    monkeypatch.setattr(keras.utils, "get_file", offline_get_file)
+def test_imagenet_missing_from_the_cache_explains_what_to_pass(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     with pytest.raises(RuntimeError) as error:
         VGG16FeatureExtractor("block1_pool", weights="imagenet")
     message = str(error.value)
-    assert "could not download" in message and "offline" in message
-    assert vgg_module.IMAGENET_WEIGHTS_FILE in message
-    assert "weights=None" in message and "name resolution" in message
+    assert "never downloads" in message and vgg_module.IMAGENET_WEIGHTS_FILE in message
+    assert "--vgg-weights PATH" in message and "weights=None" in message
+
+
+@pytest.mark.parametrize("weights", ["imagenet", "/etc/passwd.h5"])
+def test_from_config_never_reads_or_fetches_weights(weights):
+    config = VGG16FeatureExtractor("block1_pool", weights=None).get_config()
+    config["weights"] = weights
+    with pytest.raises(ValueError, match="must have weights=None .*refusing to read or fetch"):
+        VGG16FeatureExtractor.from_config(config)
 
 
 def test_saved_model_reloads_without_the_weights_file(full_vgg, tmp_path):

@@ -10,6 +10,8 @@ Three formats, auto-detected (or named with `format=`):
 
 What happens to bad input:
 
+- a caption file (captions.csv, captions.jsonl, cub's text/*.txt) that resolves outside the dataset
+  folder (a symlink out): error, the file is not read;
 - image paths that resolve outside the dataset folder (`../`, absolute paths, symlinks out): error
   with their count and the first few, nothing is read;
 - image files a caption file names but that do not exist: error with their count and first paths;
@@ -19,7 +21,8 @@ What happens to bad input:
 - empty or whitespace-only captions: skipped, with one warning; duplicate (image, caption) rows are
   kept once;
 - a caption file that is not UTF-8 (a BOM is fine), malformed CSV/JSON, missing columns or keys,
-  wrong types: error naming the file and line;
+  wrong types: error naming the file and line, never echoing the file's content (only image
+  references that resolve outside the folder are quoted, to find them);
 - nothing left to load: error.
 
 All errors are `DatasetError` (a `ValueError`).
@@ -84,8 +87,8 @@ def _read_text(path: str) -> str:
     except UnicodeDecodeError as error:
         line = raw[:error.start].count(b"\n") + 1
         raise DatasetError(
-            f"{path}: line {line} is not valid UTF-8 (byte {raw[error.start]:#04x} at offset "
-            f"{error.start}); save the caption file as UTF-8"
+            f"{path}: line {line} is not valid UTF-8 (at byte offset {error.start}); save the "
+            "caption file as UTF-8"
         ) from None
 
 
@@ -103,7 +106,7 @@ def _read_csv(path: str):
         if "image" not in names or "caption" not in names:
             raise DatasetError(
                 f"{path}: line 1 must be a header with columns 'image' and 'caption'; "
-                f"found {header!r}"
+                f"found {len(names)} column(s) without them"
             )
         image_col, caption_col = names.index("image"), names.index("caption")
         for row in reader:
@@ -113,11 +116,10 @@ def _read_csv(path: str):
             if len(row) <= max(image_col, caption_col):
                 raise DatasetError(
                     f"{where}: row has {len(row)} field(s), the header names {len(names)} "
-                    f"(image in column {image_col + 1}, caption in column {caption_col + 1}): "
-                    f"{row!r}"
+                    f"(image in column {image_col + 1}, caption in column {caption_col + 1})"
                 )
             if not row[image_col].strip():
-                raise DatasetError(f"{where}: empty image path in row {row!r}")
+                raise DatasetError(f"{where}: empty image path")
             records.append((row[image_col].strip(), row[caption_col], where))
     except csv.Error as error:
         raise DatasetError(f"{path}:{reader.line_num}: malformed CSV: {error}") from None
@@ -138,7 +140,8 @@ def _read_jsonl(path: str):
             raise DatasetError(f"{where}: expected a JSON object, found {type(item).__name__}")
         image = item.get("image")
         if not isinstance(image, str) or not image.strip():
-            raise DatasetError(f"{where}: 'image' must be a non-empty string; found {image!r}")
+            found = "an empty string" if isinstance(image, str) else type(image).__name__
+            raise DatasetError(f"{where}: 'image' must be a non-empty string; found {found}")
         if "caption" not in item and "captions" not in item:
             raise DatasetError(f"{where}: needs a 'caption' string or a 'captions' list")
         captions = []
@@ -152,7 +155,10 @@ def _read_jsonl(path: str):
             value = item["captions"]
             if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
                 raise DatasetError(
-                    f"{where}: 'captions' must be a list of strings; found {value!r}"
+                    f"{where}: 'captions' must be a list of strings; found "
+                    + (type(value).__name__ if not isinstance(value, list) else
+                       "a list holding " + ", ".join(sorted({type(c).__name__ for c in value
+                                                            if not isinstance(c, str)})))
                 )
             captions.extend(value)
         records.extend((image.strip(), caption, where) for caption in captions)
@@ -184,6 +190,7 @@ def _read_cub(root: str):
                 continue
             rel_dir = os.path.relpath(folder, text_root)
             text_path = os.path.join(folder, name)
+            check_caption_file_inside(root, text_path)
             # A missing image is reported by load_folder under the name a user would look for.
             image = images.get((rel_dir, stem), os.path.join("images", rel_dir, stem + ".jpg"))
             described.add((rel_dir, stem))
@@ -229,6 +236,21 @@ def detect_format(path: str) -> tuple[str, str]:
 
 def _reader_path(folder: str, fmt: str) -> str:
     return folder if fmt == "cub" else os.path.join(folder, CAPTION_FILES[fmt])
+
+
+def check_caption_file_inside(folder: str, caption_file: str) -> None:
+    """Refuses a caption file that resolves outside the dataset folder (a symlink out), unread.
+
+    A dataset may only make tfcmgen read files inside its folder, like its images; error
+    messages about a caption file could otherwise show lines of any file the user can read.
+    """
+    folder_real = os.path.realpath(folder)
+    real = os.path.realpath(caption_file)
+    if os.path.commonpath([folder_real, real]) != folder_real:
+        raise DatasetError(
+            f"{caption_file}: the caption file resolves outside the dataset folder {folder_real} "
+            "(a symlink out); refused without reading it: copy the file into the folder"
+        )
 
 
 def _resolve(root_real: str, root: str, reference: str) -> str | None:
@@ -284,10 +306,15 @@ def load_folder(
         raise DatasetError(f"{path}: the cub format needs a folder with images/ and text/")
     if format != "cub" and not os.path.isfile(reader_path):
         raise DatasetError(f"{reader_path}: caption file not found")
+    if format != "cub":
+        check_caption_file_inside(path if os.path.isdir(path) else os.path.dirname(
+            os.path.abspath(reader_path)), reader_path)
     root, records = FORMATS[format](reader_path)
     root_real = os.path.realpath(root)
 
-    captions: dict[str, list[str]] = {}
+    # image -> {caption: None}: an ordered set, so the duplicate check is O(1) per row (a list
+    # search made 100,000 captions take 52 s).
+    captions: dict[str, dict[str, None]] = {}
     empty, escaping, duplicates = [], [], 0
     for reference, caption, where in records:
         # Runs of whitespace (quoted newlines, tabs) become one space: a caption is one line.
@@ -299,11 +326,11 @@ def load_folder(
         if real is None:
             escaping.append(f"{reference!r} ({where})")
             continue
-        existing = captions.setdefault(real, [])
+        existing = captions.setdefault(real, {})
         if caption in existing:
             duplicates += 1
         else:
-            existing.append(caption)
+            existing[caption] = None
     if escaping:
         raise DatasetError(
             f"{len(escaping)} image path(s) resolve outside the dataset folder {root_real} "
@@ -324,7 +351,7 @@ def load_folder(
         raise DatasetError(
             f"{reader_path}: the dataset is empty (no image with a non-empty caption)"
         )
-    data = CaptionedImages(list(captions), list(captions.values()), None, root_real,
+    data = CaptionedImages(list(captions), [list(c) for c in captions.values()], None, root_real,
                            os.path.basename(root_real.rstrip(os.sep)) or root_real)
     if image_size is not None:
         return decode_images(data, image_size, strict=strict, max_pixels=max_pixels,

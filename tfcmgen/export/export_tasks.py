@@ -86,6 +86,32 @@ def _assert_same_batch(first, second, message):
     tf.debugging.assert_equal(tf.shape(first)[0], tf.shape(second)[0], message=message)
 
 
+def _checked_token_ids(model, token_ids):
+    """`token_ids` after an InvalidArgument check that every id is in [0, vocabulary_size).
+
+    An embedding lookup would otherwise draw something for -1 (negative ids wrap on CPU) or read
+    out of range: the error names the input, as TF Serving passes it on to the client.
+    """
+    size = int(model.vocabulary_size)
+    checks = [
+        tf.debugging.assert_non_negative(token_ids, message="token_ids must be >= 0"),
+        tf.debugging.assert_less(
+            token_ids, tf.constant(size, token_ids.dtype),
+            message=f"token_ids must be < vocabulary_size={size}",
+        ),
+    ]
+    with tf.control_dependencies(checks):
+        return tf.identity(token_ids)
+
+
+def _checked_seed(seed):
+    """`seed` after an InvalidArgument check that it is >= 0 (as every tfcmgen API requires)."""
+    with tf.control_dependencies(
+        [tf.debugging.assert_non_negative(seed, message="seed must be >= 0")]
+    ):
+        return tf.identity(seed)
+
+
 def _text_to_image_signatures(model, tokenizer) -> dict:
     max_length, noise_dim = model.max_length, model.noise_dim
 
@@ -100,6 +126,7 @@ def _text_to_image_signatures(model, tokenizer) -> dict:
         ]
     )
     def serving_default(captions, seed=tf.constant(0, tf.int64)):
+        seed = _checked_seed(seed)
         token_ids = tokenizer(captions)
         # The noise of CrossModalGAN.generate(token_ids, seed), so the same seed gives the same
         # images in Keras, here and (through philox_noise) in the ONNX runtime helper.
@@ -118,7 +145,7 @@ def _text_to_image_signatures(model, tokenizer) -> dict:
     )
     def generate_from_tokens(token_ids, noise):
         _assert_same_batch(token_ids, noise, "token_ids and noise must have the same batch size")
-        return drawn(token_ids, noise)
+        return drawn(_checked_token_ids(model, token_ids), noise)
 
     return {"serving_default": serving_default, "generate_from_tokens": generate_from_tokens}
 
@@ -164,7 +191,7 @@ def _edit_signatures(model, tokenizer) -> dict:
     )
     def edit_from_tokens(images, token_ids):
         _assert_same_batch(images, token_ids, "images and token_ids must have the same batch size")
-        inputs = {"image": images, "token_ids": token_ids}
+        inputs = {"image": images, "token_ids": _checked_token_ids(model, token_ids)}
         return {"images": _uint8_images(model, tf.shape(token_ids)[0], lambda: inputs)}
 
     return {"serving_default": edit, "edit": edit, "edit_from_tokens": edit_from_tokens}

@@ -2,30 +2,43 @@
 
 Layout of `--out OUT` (`--format all`; `savedmodel` or `onnx` write only their part)::
 
-    OUT/tfcmgen_export.json      marker: task, sizes, where each format lives
+    OUT/tfcmgen_export.json      marker: task, sizes, where each format lives, and the manifest
+                                 (every file's SHA-256: what a later --overwrite may replace)
     OUT/vocab.txt                the vocabulary
-    OUT/saved_model/             SavedModel for TF Serving (copy it to MODEL_BASE/1/), with its
-                                 own vocab.txt and marker
+    OUT/1/                       SavedModel version 1, TF Serving's layout: serve OUT with
+                                 `--model_base_path=OUT`; with its own vocab.txt and marker
     OUT/onnx/generator.onnx      token ids + noise (edit models: + source images) -> images,
                                  opset 17+
     OUT/onnx/vocab.txt, tokenizer.json, tfcmgen_export.json
 
-Everything is written into a temporary folder beside OUT and renamed at the end, so a failed export
-leaves nothing; an existing OUT is replaced only with `overwrite`.
+The SavedModel goes into version folder `version` (default: 1 in a new folder, the next free
+number in an existing export). `--overwrite` on an existing export adds that version beside the
+older ones (TF Serving serves the newest) and replaces the marker, `vocab.txt` and `onnx/`; it
+touches no file the previous marker's manifest does not prove tfcmgen wrote (see
+`tfcmgen.ownership`). Exports of format_version 1 (`OUT/saved_model/`) still load.
+
+Everything is written into a staging folder first and moved into place at the end, so a failed
+export leaves `OUT` as it was.
 
 Example:
 
 >>> from tfcmgen.config import ExportConfig
 >>> export_run(ExportConfig(model="runs/demo", out="exports/demo", format="all"))  # doctest: +SKIP
-['/abs/exports/demo/saved_model', '/abs/exports/demo/onnx/generator.onnx', ...]
+['/abs/exports/demo/1', '/abs/exports/demo/onnx/generator.onnx', ...]
 """
 
 from __future__ import annotations
 
 import os
+import re
 
-from tfcmgen.export.export_metadata import METADATA_FILE, VOCABULARY_FILE
-from tfcmgen.export.staging import check_destination, staged_folder
+from tfcmgen.export.export_metadata import METADATA_FILE, VOCABULARY_FILE, ExportError
+from tfcmgen.export.staging import check_destination, stamp_manifest, staged_folder
+from tfcmgen.ownership import check_not_inside
+from tfcmgen.runs import RunFolderError
+
+# TF Serving's version folders: positive integers.
+_VERSION_NAME = re.compile(r"^[0-9]{1,18}$")
 
 
 def _savedmodel_writer():
@@ -40,9 +53,10 @@ def _onnx_writer():
     return write_onnx
 
 
-# format -> (subfolder of OUT, the function that writes it). "all" is every entry.
+# format -> (subfolder of OUT, the function that writes it). "all" is every entry. The SavedModel's
+# subfolder is its version number, chosen per export (`savedmodel_version`).
 FORMAT_WRITERS = {
-    "savedmodel": ("saved_model", _savedmodel_writer),
+    "savedmodel": ("{version}", _savedmodel_writer),
     "onnx": ("onnx", _onnx_writer),
 }
 
@@ -57,12 +71,27 @@ def export_formats(name: str) -> tuple:
     return (name,)
 
 
+def _is_version(name: str) -> bool:
+    return bool(_VERSION_NAME.match(name)) and int(name) > 0
+
+
+def savedmodel_version(out: str, requested: int | None) -> int:
+    """The version folder to write: `requested`, else 1 + the highest number in `out` (or 1)."""
+    if requested is not None:
+        if isinstance(requested, bool) or not isinstance(requested, int) or requested < 1:
+            raise ExportError(f"version must be an integer >= 1; received version={requested!r}")
+        return requested
+    taken = [int(n) for n in os.listdir(out) if _is_version(n)] if os.path.isdir(out) else []
+    return max(taken, default=0) + 1
+
+
 def export_run(config) -> list[str]:
     """Exports the EMA generator (or the editor) of the run `config.model` into `config.out`.
 
     Args:
         config: ExportConfig. `model` (run folder; empty for the bundled pretrained model),
-            `out`, `format` (`"savedmodel"`, `"onnx"` or `"all"`), `overwrite`, `opset`.
+            `out`, `format` (`"savedmodel"`, `"onnx"` or `"all"`), `overwrite`, `opset`,
+            `version` (SavedModel version folder; None for the next free number).
 
     Returns:
         Absolute paths of what was written: the SavedModel folder, the `.onnx` file, the marker.
@@ -70,37 +99,53 @@ def export_run(config) -> list[str]:
     Raises:
         ExportExistsError: `out` exists and `config.overwrite` is False (checked before loading);
             a FileExistsError and a ValueError.
-        tfcmgen.runs.RunFolderError: `config.model` is not a finished run.
+        tfcmgen.ownership.OwnershipError: `out` is not a folder tfcmgen may write (see
+            `tfcmgen.ownership`), or lies inside the run being exported.
+        tfcmgen.runs.RunFolderError: `config.model` is not a finished run (an export is refused:
+            loading it would run its SavedModel code).
     """
-    from tfcmgen.generation import load_generator
+    from tfcmgen.generation import PRETRAINED_DIR, load_generator
 
     formats = export_formats(config.format)
     out = os.path.abspath(config.out)
+    check_not_inside(out, config.model or PRETRAINED_DIR, "the run being exported")
     check_destination(out, config.overwrite)
+    version = savedmodel_version(out, getattr(config, "version", None))
     if "onnx" in formats:
         from tfcmgen.export.onnx_export import check_opset
 
         check_opset(config.opset)
+    if config.model and os.path.isfile(os.path.join(config.model, METADATA_FILE)):
+        # Loading an export would run its SavedModel's code; only run folders are exported.
+        raise RunFolderError(
+            f"{config.model!r} is a tfcmgen export, not a training run folder; export takes the "
+            "run folder the export was made from (config.json, vocab.txt, model.keras)"
+        )
     generator = load_generator(config.model or None)
     model, vocabulary = generator.model, generator.tokenizer.vocabulary
     source = os.path.abspath(generator.source) if generator.source else ""
 
-    written, parts = [], []
-    with staged_folder(out, config.overwrite) as staging:
+    written, parts, subfolders = [], [], []
+    # Older SavedModel versions stay beside the new one (TF Serving serves the newest).
+    with staged_folder(out, config.overwrite, keep=_is_version) as staging:
         for name in formats:
-            subfolder, writer = FORMAT_WRITERS[name]
+            template, writer = FORMAT_WRITERS[name]
+            subfolder = template.format(version=version)
             folder = os.path.join(staging, subfolder)
             os.makedirs(folder)
             options = {"opset": config.opset} if name == "onnx" else {}
-            metadata = writer()(model, vocabulary, folder, source=source, **options)
+            writer()(model, vocabulary, folder, source=source, **options)
+            metadata = stamp_manifest(folder)
             parts.append(metadata)
+            subfolders.append(subfolder)
             artifact = os.path.normpath(os.path.join(subfolder, metadata.files[name]))
             written.append(os.path.join(out, artifact))
         root = parts[0].replace(
             files={
-                name: os.path.normpath(os.path.join(FORMAT_WRITERS[name][0], part.files[name]))
-                for name, part in zip(formats, parts)
+                name: os.path.normpath(os.path.join(subfolder, part.files[name]))
+                for name, part, subfolder in zip(formats, parts, subfolders)
             },
+            manifest={},
             signatures=next((p.signatures for p in parts if p.signatures), ()),
             serving_text_ops=next((p.serving_text_ops for p in parts if p.serving_text_ops), ()),
             onnx_opset=next((p.onnx_opset for p in parts if p.onnx_opset), None),

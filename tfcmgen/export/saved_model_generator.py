@@ -1,5 +1,9 @@
 """Loading a tfcmgen SavedModel export back into Python: captions (and images) in, uint8 out.
 
+A SavedModel is a program: loading one runs its graph, which may read and write files. Load only
+exports you trust; `tfcmgen` loads a SavedModel only from a folder the user names as the model to
+run (`generate --model EXPORT`), never while looking for something else.
+
 The serving graph tokenizes with a tensorflow-text op (`CaseFoldUTF8`), which is registered only
 once `tensorflow_text` is imported: `tf.saved_model.load` fails with "Op type not registered
 'CaseFoldUTF8'" otherwise. `load_savedmodel` imports it first; other loaders must do the same.
@@ -17,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tfcmgen.runtime.export_metadata import ExportError, ExportMetadata
+from tfcmgen.export.export_metadata import ExportError, ExportMetadata
 from tfcmgen.export.runtime_inputs import (
     check_captions,
     check_noise,
@@ -110,6 +114,29 @@ class SavedModelGenerator:
         )
         return outputs["images"].numpy()
 
+    def generate_batches(self, captions, num_per_caption: int = 1, seed: int = 0,
+                         batch_size: int = 64):
+        """Yields the images of `generate` in order, `batch_size` at a time (bounded memory).
+
+        Runs `generate_from_tokens` on slices of the noise `serving_default` draws for the whole
+        request (`stateless_normal([N, noise_dim], seed=[seed, 0])`), so the images are the same.
+        """
+        check_task(self.path, self.task, "text2image")
+        captions = check_captions(captions)
+        num_per_caption = check_num_per_caption(num_per_caption)
+        seed = check_seed(seed)
+        if not captions:
+            return
+        ids = np.asarray(self.tokenizer.encode(captions), np.int32)
+        warn_unknown_only(captions, ids)
+        total = len(ids) * num_per_caption
+        noise = self._tf.random.stateless_normal(
+            [total, self.noise_dim], seed=[seed, 0], dtype=self._tf.float32
+        ).numpy()
+        for start in range(0, total, batch_size):
+            rows = np.arange(start, min(start + batch_size, total)) // num_per_caption
+            yield self.generate_from_tokens(ids[rows], noise[start : start + len(rows)])
+
     def generate_from_tokens(self, token_ids, noise) -> np.ndarray:
         """uint8 images for token ids int [B, max_length] and noise float [B, noise_dim]."""
         check_task(self.path, self.task, "text2image")
@@ -127,11 +154,11 @@ class SavedModelGenerator:
 
         Args:
             images: uint8 `[H, W]`, `[H, W, C]` or `[N, H, W, C]` of any size, C = 1, 3 or 4.
-                Grey and RGBA become RGB here (`tfcmgen.runtime.images.to_rgb_batch`); the graph crops
-                and resizes them as `tfcmgen.runtime.images.prepare_source_images` does.
+                Grey and RGBA become RGB here (`tfcmgen.editing.to_rgb_batch`); the graph crops
+                and resizes them as `tfcmgen.editing.prepare_source_images` does.
             captions: list of str. One per image, one for all images, or many for one image.
         """
-        from tfcmgen.runtime.images import pair_captions, to_rgb_batch
+        from tfcmgen.editing import pair_captions, to_rgb_batch
 
         check_task(self.path, self.task, "edit")
         images, captions = pair_captions(to_rgb_batch(images), check_captions(captions))

@@ -44,9 +44,13 @@ class VGG16FeatureExtractor(keras.layers.Layer):
     pooling block halves it.
 
     `get_config()` always reports `weights=None`: the loaded values live in the layer's variables,
-    which `.keras` files store, so reloading a saved model never downloads or needs the original
-    weights file. Cloning an unsaved layer from its config therefore starts from random weights,
-    as for any Keras layer.
+    which `.keras` files store, so reloading a saved model never reads a weights file.
+    `from_config` refuses any other value: a crafted config naming `"imagenet"` or a path must not
+    make loading a model read files or reach the network. Cloning an unsaved layer from its config
+    therefore starts from random weights, as for any Keras layer.
+
+    Nothing is ever downloaded: `weights="imagenet"` reads the ImageNet file from Keras' cache
+    (`~/.keras/models/`, or `$KERAS_HOME/models/`) and fails with what to do when it is not there.
 
     Args:
         output_layer: str. The VGG16 layer whose output is returned, one of `"block1_pool"`,
@@ -55,8 +59,9 @@ class VGG16FeatureExtractor(keras.layers.Layer):
             `"block4_pool"`.
         pooling: str or None. `None` returns the feature map `[B, H/2^k, W/2^k, C]`; `"avg"` or
             `"max"` pool it globally to `[B, C]`. Defaults to None.
-        weights: str or None. `"imagenet"` downloads Keras' ImageNet weights (online only; offline
-            it raises an error naming the file to fetch), a path loads a local file (the standard
+        weights: str or None. `"imagenet"` reads Keras' ImageNet weights from the Keras cache
+            (never downloads; when missing, the error names the file to fetch), a path loads a
+            local file (the standard
             `vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5`, or any legacy `.h5` file holding
             the VGG16 layers by name, or a `.weights.h5` file saved from
             `keras.applications.VGG16(include_top=False, weights=None)`), and None keeps random
@@ -116,7 +121,7 @@ class VGG16FeatureExtractor(keras.layers.Layer):
             include_top=False, weights=None, input_shape=(None, None, 3)
         )
         if self.weights_source == "imagenet":
-            _load_weights_file(full, _download_imagenet_weights(), output_layer)
+            _load_weights_file(full, _cached_imagenet_weights(), output_layer)
         elif self.weights_source is not None:
             _load_weights_file(full, self.weights_source, output_layer)
         self.backbone = keras.Model(
@@ -168,6 +173,16 @@ class VGG16FeatureExtractor(keras.layers.Layer):
         spatial = [None if size is None else size // self.downsampling for size in input_shape[1:3]]
         return (input_shape[0], *spatial, self.output_channels)
 
+    @classmethod
+    def from_config(cls, config):
+        if config.get("weights") is not None:
+            raise ValueError(
+                "a saved VGG16FeatureExtractor config must have weights=None (its values are in "
+                "the saved variables); refusing to read or fetch weights while loading a model; "
+                f"received weights={config.get('weights')!r}"
+            )
+        return super().from_config(config)
+
     def get_config(self):
         config = super().get_config()
         config.update(
@@ -181,24 +196,42 @@ class VGG16FeatureExtractor(keras.layers.Layer):
         return config
 
 
-def _download_imagenet_weights():
-    """Returns the cached or downloaded ImageNet file; offline, explains what to pass instead."""
-    try:
-        return keras.utils.get_file(
-            IMAGENET_WEIGHTS_FILE,
-            IMAGENET_WEIGHTS_URL,
-            cache_subdir="models",
-            file_hash=IMAGENET_WEIGHTS_HASH,
-        )
-    except Exception as error:  # get_file raises bare Exception on URL and HTTP failures.
+def imagenet_cache_path() -> str:
+    """Where Keras keeps the ImageNet file: `$KERAS_HOME/models/` or `~/.keras/models/`."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return os.path.join(home, "models", IMAGENET_WEIGHTS_FILE)
+
+
+def _cached_imagenet_weights():
+    """The ImageNet file from Keras' cache, checked against its published MD5; never downloads.
+
+    tfcmgen reaches no network at run time: a model being loaded or trained must not fetch code
+    or data, so the file comes from the cache or from a path the user passes.
+    """
+    import hashlib
+
+    path = imagenet_cache_path()
+    fetch = (
+        f"fetch {IMAGENET_WEIGHTS_URL} on a machine with internet access and pass its local path "
+        "as weights='/path/to/" + IMAGENET_WEIGHTS_FILE + "' (tfcmgen train --vgg-weights PATH), "
+        "or pass weights=None for random weights (then set trainable=True or use an early "
+        "output_layer such as 'block2_pool')"
+    )
+    if not os.path.isfile(path):
         raise RuntimeError(
-            f"VGG16FeatureExtractor could not download the ImageNet weights (weights='imagenet') "
-            f"from {IMAGENET_WEIGHTS_URL}: {error}. Is this machine offline? Fetch "
-            f"{IMAGENET_WEIGHTS_FILE} on a machine with internet access and pass its local path "
-            "as weights='/path/to/" + IMAGENET_WEIGHTS_FILE + "', or pass weights=None for "
-            "random weights (then set trainable=True or use an early output_layer such as "
-            "'block2_pool')."
-        ) from error
+            f"VGG16FeatureExtractor(weights='imagenet') reads {path} from the Keras cache and it "
+            f"is not there; tfcmgen never downloads: {fetch}"
+        )
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != IMAGENET_WEIGHTS_HASH:
+        raise RuntimeError(
+            f"{path} in the Keras cache is damaged (MD5 {digest.hexdigest()}, expected "
+            f"{IMAGENET_WEIGHTS_HASH}); delete it and {fetch}"
+        )
+    return path
 
 
 def _load_weights_file(model, path, output_layer):
