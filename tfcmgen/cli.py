@@ -8,6 +8,7 @@ Examples::
     tfcmgen train --config runs/shapes64/config.json      # reproduce or resume a run
     tfcmgen generate --model runs/shapes64 "a small red circle in the top left" -n 8 -o grid.png
     tfcmgen evaluate --model runs/shapes64 --data shapes
+    tfcmgen evaluate --model runs/birds --data data/birds --json report.json
     tfcmgen export --model runs/shapes64 --format all --out exports/shapes64
 """
 
@@ -15,11 +16,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import logging
 import os
 import sys
 
 from tfcmgen.config import (
+    FORMATS,
     FUSIONS,
     LOSSES,
     PRECISIONS,
@@ -48,7 +51,7 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="a config.json to start from (flags given override it)")
     p.add_argument("--data", help="'shapes', 'shapes2' (two objects) or a dataset folder "
                    f"(default {d.data!r})")
-    p.add_argument("--format", choices=("csv", "jsonl", "cub"), help="folder format (auto-detected)")
+    p.add_argument("--format", choices=FORMATS[1:], help="folder format (auto-detected)")
     p.add_argument("--task", choices=TASKS, help=f"default {d.task!r}")
     p.add_argument("--image-size", type=int, choices=SUPPORTED_IMAGE_SIZES,
                    help=f"default {d.image_size}")
@@ -83,6 +86,11 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
                    help="unreadable images are an error instead of skipped")
     p.add_argument("--vgg-weights", help="edit task: a local VGG16 weights file, or 'imagenet' "
                    "from the Keras cache (nothing is downloaded)")
+    p.add_argument("--evaluate-every", type=int, metavar="EPOCHS",
+                   help="R-precision on validation captions every EPOCHS epochs; keeps best.keras")
+    p.add_argument("--model-option", action="append", dest="model_option_pairs",
+                   metavar="NAME=VALUE", help="a further model constructor argument (JSON value), "
+                   "e.g. --model-option use_ca=true; repeatable; saved as config model_options")
     p.add_argument("--seed", type=int, help=f"default {d.seed}")
     p.add_argument("--out", help="run folder (required unless --config gives it)")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
@@ -94,9 +102,26 @@ def _train_config(args: argparse.Namespace, **defaults) -> TrainConfig:
         value = getattr(args, field.name, None)
         if value is not None:
             base[field.name] = value
+    if getattr(args, "model_option_pairs", None):
+        base["model_options"] = {**base.get("model_options", {}),
+                                 **_parse_pairs("--model-option", args.model_option_pairs)}
     if not args.config and "out" not in base:
         raise CLIError("train needs --out RUN_DIR (or --config RUN_DIR/config.json)")
     return TrainConfig.from_dict(base)
+
+
+def _parse_pairs(flag: str, items: list[str]) -> dict:
+    """`NAME=VALUE` strings as a dict; a VALUE that is not JSON stays a string."""
+    pairs = {}
+    for item in items:
+        name, equals, value = item.partition("=")
+        if not equals or not name:
+            raise CLIError(f"{flag} takes NAME=VALUE; received {item!r}")
+        try:
+            pairs[name] = json.loads(value)
+        except json.JSONDecodeError:
+            pairs[name] = value
+    return pairs
 
 
 def _cmd_train(args) -> int:
@@ -152,13 +177,26 @@ def _cmd_generate(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
-    from tfcmgen.evaluation import evaluate_run, format_report
+    from tfcmgen.evaluation.evaluate_config import EvaluateConfig
 
-    report = evaluate_run(
-        args.model, data=args.data, num_images=args.num_images, seed=args.seed,
-        classifier_path=args.classifier,
+    config = EvaluateConfig(
+        model=args.model, data=args.data, format=args.format, num_images=args.num_images,
+        repeats=args.repeats, held_out=tuple(args.held_out or ()), seed=args.seed,
+        json=args.json, train_matcher=args.train_matcher, matcher=args.matcher,
+        matcher_steps=args.matcher_steps, cache_dir=args.cache_dir,
+        inception_weights=args.inception_weights, classifier=args.classifier,
+        image_size=args.image_size, validation_fraction=args.validation_fraction,
+        split_seed=args.split_seed,
     )
+    if args.dry_run:
+        print(config.to_json())
+        return 0
+    from tfcmgen.evaluation.dataset_evaluation import evaluate, format_report
+
+    report = evaluate(config)
     print(format_report(report))
+    if config.json:
+        print(f"wrote {config.json}")
     return 0
 
 
@@ -256,12 +294,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     p.set_defaults(func=_cmd_generate)
 
-    p = sub.add_parser("evaluate", help="attribute accuracy, FID and KID of a run on shapes")
-    p.add_argument("--model", required=True, help="run folder")
-    p.add_argument("--data", default="shapes", help="only 'shapes' has attribute ground truth")
-    p.add_argument("--num-images", type=_positive_int("--num-images"), default=1000)
-    p.add_argument("--classifier", help="a trained attribute classifier (.keras); trained if absent")
+    p = sub.add_parser(
+        "evaluate", help="R-precision, FID/KID and diversity of a model on any captioned dataset",
+        description="Scores a text-to-image model against an image-text matcher trained on the "
+        "dataset's training split (cached; see README 'Evaluation protocol'). On shapes the "
+        "attribute accuracy is reported too.")
+    p.add_argument("--model", help="run folder or export (required unless --train-matcher)")
+    p.add_argument("--data", default="shapes", help="'shapes' or a dataset folder")
+    p.add_argument("--format", choices=("csv", "jsonl", "cub"), help="folder format (auto-detected)")
+    p.add_argument("--num-images", type=_positive_int("--num-images"), default=1000,
+                   help="generated images scored (default 1000)")
+    p.add_argument("--repeats", type=_positive_int("--repeats", 1000), default=10,
+                   help="folds for the R-precision mean and std (default 10)")
+    p.add_argument("--held-out", action="append", metavar="WORDS",
+                   help="a word combination the model did not train on, e.g. 'red square' "
+                   "(repeatable): its captions are scored as their own group")
+    p.add_argument("--json", help="write the full report to this JSON file")
+    p.add_argument("--train-matcher", action="store_true",
+                   help="train the matcher now even if a cached one exists")
+    p.add_argument("--matcher", help="a matcher folder to use instead of the cache")
+    p.add_argument("--matcher-steps", type=_positive_int("--matcher-steps", 10_000_000),
+                   default=1000, help="matcher training steps (default 1000)")
+    p.add_argument("--cache-dir", help="matcher cache (default $TFCMGEN_CACHE or ~/.cache/tfcmgen)")
+    p.add_argument("--inception-weights", help="local InceptionV3 no-top weights (.h5): adds "
+                   "the paper-comparable FID/KID; nothing is downloaded")
+    p.add_argument("--classifier", help="shapes: a trained attribute classifier (.keras)")
+    p.add_argument("--image-size", type=int, choices=SUPPORTED_IMAGE_SIZES,
+                   help="matcher only (without --model); else the model's")
+    p.add_argument("--validation-fraction", type=float,
+                   help="the split (default: the run's, else 0.05)")
+    p.add_argument("--split-seed", type=int, help="seed of the split (default: the run's, else 0)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("export", help="SavedModel and/or ONNX export of a run's generator")

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tfcmgen.export.export_metadata import ExportError, ExportMetadata
+from tfcmgen.runtime.export_metadata import ExportError, ExportMetadata
 from tfcmgen.export.runtime_inputs import (
     check_captions,
     check_noise,
@@ -154,11 +154,11 @@ class SavedModelGenerator:
 
         Args:
             images: uint8 `[H, W]`, `[H, W, C]` or `[N, H, W, C]` of any size, C = 1, 3 or 4.
-                Grey and RGBA become RGB here (`tfcmgen.editing.to_rgb_batch`); the graph crops
-                and resizes them as `tfcmgen.editing.prepare_source_images` does.
+                Grey and RGBA become RGB here (`tfcmgen.runtime.images.to_rgb_batch`); the graph crops
+                and resizes them as `tfcmgen.runtime.images.prepare_source_images` does.
             captions: list of str. One per image, one for all images, or many for one image.
         """
-        from tfcmgen.editing import pair_captions, to_rgb_batch
+        from tfcmgen.runtime.images import pair_captions, to_rgb_batch
 
         check_task(self.path, self.task, "edit")
         images, captions = pair_captions(to_rgb_batch(images), check_captions(captions))

@@ -1,8 +1,9 @@
 """The marker file that makes a folder a tfcmgen export, read back with errors that say why not.
 
 Every export folder holds `tfcmgen_export.json` (and `vocab.txt`): the export root written by
-`tfcmgen export`, and each format folder inside it, so `OUT/`, `OUT/saved_model/` and `OUT/onnx/`
-can each be handed to a loader on their own. This module imports neither TensorFlow nor
+`tfcmgen export`, and each format folder inside it, so `OUT/`, `OUT/1/` (a SavedModel version;
+`OUT/saved_model/` in exports of format_version 1) and `OUT/onnx/` can each be handed to a loader
+on their own. The marker's paths are checked to stay inside its folder. This module imports neither TensorFlow nor
 onnxruntime.
 
 Example:
@@ -19,14 +20,19 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 
 from tfcmgen.config import write_text_atomic
+from tfcmgen.ownership import OwnershipError, check_relative_path, inside, validate_manifest
 
 METADATA_FILE = "tfcmgen_export.json"
 VOCABULARY_FILE = "vocab.txt"
 # Raised when the layout or meaning of an export changes; loaders refuse newer versions.
-FORMAT_VERSION = 1
+# 1: OUT/saved_model/, no manifest. 2: OUT/<version>/ (TF Serving's layout) and a manifest.
+FORMAT_VERSION = 2
 EXPORT_FORMATS = ("savedmodel", "onnx")
+# TF Serving's version folders: a positive integer, ASCII digits only.
+_VERSION_NAME = re.compile(r"^[0-9]{1,18}$")
 
 
 class ExportError(ValueError):
@@ -52,6 +58,9 @@ class ExportMetadata:
         source: str. The run folder that was exported.
         tfcmgen_version: str. The tfcmgen version that wrote the export.
         format_version: int. Version of this layout. Defaults to `FORMAT_VERSION`.
+        manifest: dict. Every file of the export (relative path -> SHA-256) but this marker:
+            what `tfcmgen export --overwrite` may replace (see `tfcmgen.ownership`). Defaults to
+            {} (exports of format_version 1 have none, and are never overwritten).
     """
 
     task: str
@@ -67,6 +76,7 @@ class ExportMetadata:
     source: str = ""
     tfcmgen_version: str = ""
     format_version: int = FORMAT_VERSION
+    manifest: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         unknown = sorted(set(self.files) - set(EXPORT_FORMATS))
@@ -74,6 +84,14 @@ class ExportMetadata:
             raise ValueError(
                 f"files must map formats among {EXPORT_FORMATS} to paths; received {unknown}"
             )
+        # A marker is data from a file: its paths must stay inside the export folder.
+        try:
+            for name, relative in self.files.items():
+                check_relative_path(relative, f"files[{name!r}]")
+            check_relative_path(self.vocabulary, "vocabulary")
+            validate_manifest(self.manifest, "manifest")
+        except OwnershipError as error:
+            raise ValueError(str(error)) from None
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
@@ -99,10 +117,10 @@ class ExportMetadata:
                 f"the export in {folder!r} holds {held}, not {export_format}; "
                 f"re-export with `tfcmgen export --format {export_format}` (or `--format all`)"
             )
-        return os.path.normpath(os.path.join(folder, self.files[export_format]))
+        return _inside(folder, self.files[export_format], f"files[{export_format!r}]")
 
     def vocabulary_path(self, folder: str) -> str:
-        return os.path.join(folder, self.vocabulary)
+        return _inside(folder, self.vocabulary, "vocabulary")
 
     def tokenizer(self, folder: str):
         """The export's `PurePythonTokenizer`; raises ExportError if its vocabulary is not the
@@ -169,6 +187,28 @@ class ExportMetadata:
             return cls(**values)
         except (TypeError, ValueError) as error:
             raise ExportError(f"{path} is not a valid tfcmgen export marker: {error}") from error
+
+
+def _inside(folder: str, relative: str, field: str) -> str:
+    """`folder/relative` (normalised), refused when a symlink takes it outside `folder`."""
+    try:
+        inside(folder, relative, f"{os.path.join(folder, METADATA_FILE)}: {field}")
+    except OwnershipError as error:
+        raise ExportError(str(error)) from None
+    return os.path.normpath(os.path.join(folder, relative))
+
+
+def savedmodel_versions(folder: str) -> dict:
+    """`{version: path}` of the numbered SavedModel folders (TF Serving's layout) in `folder`."""
+    versions = {}
+    if os.path.isdir(folder):
+        for name in os.listdir(folder):
+            path = os.path.join(folder, name)
+            if _VERSION_NAME.match(name) and int(name) > 0 and os.path.isfile(
+                os.path.join(path, "saved_model.pb")
+            ):
+                versions[int(name)] = path
+    return dict(sorted(versions.items()))
 
 
 def _what_it_holds(folder: str) -> str:
