@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import json
 import os
 import random
 import socket
@@ -41,6 +42,12 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads)."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float:
@@ -85,38 +92,70 @@ class Server:
         self.process.wait(60)
 
 
-async def run_clients(url, clients, seconds, next_seed):
-    import httpx
+class Connection:
+    """A minimal keep-alive HTTP/1.1 client on asyncio streams. The clients share the 2 cores
+    with the server, so they must cost little: httpx spends several times more CPU per request
+    (measured), which the server's figures would pay for."""
 
+    def __init__(self, host, port):
+        self.host, self.port = host, port
+        self.reader = self.writer = None
+
+    async def post(self, path, body: bytes):
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        head = (f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json"
+                f"\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+        self.writer.write(head + body)
+        await self.writer.drain()
+        status_line = await self.reader.readline()
+        status = int(status_line.split()[1])
+        length = 0
+        while True:
+            line = await self.reader.readline()
+            if line in (b"\r\n", b""):
+                break
+            name, _, value = line.decode().partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        return status, await self.reader.readexactly(length)
+
+    def close(self):
+        if self.writer is not None:
+            self.writer.close()
+
+
+async def run_clients(url, clients, seconds, next_seed):
+    host, port = url.rsplit("/", 1)[-1].split(":")
     latencies, bodies, errors, sent = [], {}, {}, [0]
     stop_at = time.monotonic() + seconds
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
 
-    async def client(index, session):
+    async def client(index):
         rng = random.Random(index)
-        while time.monotonic() < stop_at:
-            seed = next_seed()
-            caption = rng.choice(CAPTIONS)
-            body = {"inputs": {"captions": [caption], "seed": seed}}
-            sent[0] += 1
-            started = time.perf_counter()
-            response = await session.post(url + "/v1/models/bench:predict", json=body)
-            latencies.append(time.perf_counter() - started)
-            if response.status_code == 200:
-                bodies[seed] = (caption, hashlib.sha1(response.content).hexdigest(),
-                                response.content if seed % 97 == 0 else None)
-            else:
-                errors[response.status_code] = errors.get(response.status_code, 0) + 1
+        connection = Connection(host, int(port))
+        try:
+            while time.monotonic() < stop_at:
+                seed = next_seed()
+                caption = rng.choice(CAPTIONS)
+                body = json.dumps({"inputs": {"captions": [caption], "seed": seed}}).encode()
+                sent[0] += 1
+                started = time.perf_counter()
+                status, content = await connection.post("/v1/models/bench:predict", body)
+                latencies.append(time.perf_counter() - started)
+                if status == 200:
+                    bodies[seed] = (caption, hashlib.sha1(content).hexdigest(),
+                                    content if seed % 97 == 0 else None)
+                else:
+                    errors[status] = errors.get(status, 0) + 1
+        finally:
+            connection.close()
 
-    async with httpx.AsyncClient(limits=limits, timeout=60) as session:
-        await asyncio.gather(*(client(i, session) for i in range(clients)))
+    await asyncio.gather(*(client(i) for i in range(clients)))
     return latencies, bodies, errors, sent[0]
 
 
 def check_samples(model, backend, bodies):
     """Recomputes the sampled answers directly; returns the largest pixel difference."""
-    import json
-
     from tfcmgen.serve.backends import BACKEND_FORMATS, load_backend
     from tfcmgen.serve.model_source import find_model
 
@@ -145,6 +184,7 @@ def run_case(args, backend, batching):
         # Warm-up (first calls at each batch size), not measured.
         asyncio.run(run_clients(server.url, args.clients, 3, next_seed))
         rss_start = rss_mb(server.process.pid)
+        cpu_start = cpu_seconds(server.process.pid)
         samples, stop = [], threading.Event()
 
         def sample_memory():
@@ -159,6 +199,7 @@ def run_case(args, backend, batching):
         elapsed = time.perf_counter() - started
         stop.set()
         rss_end = rss_mb(server.process.pid)
+        cpu = cpu_seconds(server.process.pid) - cpu_start
     finally:
         server.stop()
     answered = len(bodies) + sum(errors.values())
@@ -171,7 +212,9 @@ def run_case(args, backend, batching):
         "p50_ms": float(np.percentile(latencies, 50)), "p99_ms": float(np.percentile(latencies, 99)),
         "errors": errors, "lost": sent - answered, "duplicate_bodies": len(bodies) - distinct,
         "sample_max_diff": worst, "rss_start_mb": rss_start, "rss_end_mb": rss_end,
-        "rss_max_mb": max(samples + [rss_end]),
+        "rss_max_mb": max(samples + [rss_end]), "rss_samples": samples,
+        "server_cpu_ms_per_image": 1000 * cpu / max(len(bodies), 1),
+        "load_average": os.getloadavg()[0],
     }
 
 
@@ -184,12 +227,13 @@ def main():
     parser.add_argument("--batching", default="on,off", help="on, off or on,off")
     parser.add_argument("--max-batch-size", type=int, default=32)
     parser.add_argument("--batch-timeout-micros", type=int, default=5000)
+    parser.add_argument("--memory-trace", action="store_true", help="print RSS every 5 s")
     args = parser.parse_args()
     print(f"{os.cpu_count()} CPUs; {args.clients} clients for {args.seconds:g} s per case; "
           "one 1-image request at a time per client")
     header = (f"{'backend':<11}{'batching':<9}{'images/s':>9}{'p50 ms':>8}{'p99 ms':>8}"
               f"{'requests':>9}{'lost':>5}{'dup':>4}{'diff':>5}{'RSS MB start/end/max':>22}"
-              "  errors")
+              f"{'CPU ms/img':>11}{'load':>6}  errors")
     print(header)
     for backend in args.backends.split(","):
         for batching in args.batching.split(","):
@@ -197,8 +241,11 @@ def main():
             print(f"{r['backend']:<11}{r['batching']:<9}{r['images_per_s']:>9.1f}"
                   f"{r['p50_ms']:>8.1f}{r['p99_ms']:>8.1f}{r['requests']:>9}{r['lost']:>5}"
                   f"{r['duplicate_bodies']:>4}{r['sample_max_diff']:>5}"
-                  f"{r['rss_start_mb']:>8.0f}/{r['rss_end_mb']:.0f}/{r['rss_max_mb']:.0f}"
+                  f"{r['rss_start_mb']:>12.0f}/{r['rss_end_mb']:.0f}/{r['rss_max_mb']:.0f}"
+                  f"{r['server_cpu_ms_per_image']:>11.2f}{r['load_average']:>6.1f}"
                   f"  {r['errors'] or ''}", flush=True)
+            if args.memory_trace:
+                print("  RSS MB every 5 s:", " ".join(f"{m:.0f}" for m in r["rss_samples"]))
 
 
 if __name__ == "__main__":

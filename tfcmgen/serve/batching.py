@@ -70,6 +70,7 @@ class _Task:
     arrays: tuple
     count: int
     future: asyncio.Future
+    enqueued: float = dataclasses.field(default_factory=time.monotonic)
 
 
 class BatchScheduler:
@@ -162,8 +163,13 @@ class BatchScheduler:
         return batch
 
     async def _wait_for_batch(self) -> None:
-        """Waits up to batch_timeout_micros after the first task for the batch to fill."""
-        deadline = time.monotonic() + self.parameters.batch_timeout_micros / 1e6
+        """Waits until the batch is full or its first task has waited batch_timeout_micros.
+
+        The wait counts from when the first task was queued, as TF Serving's does: requests that
+        queued up during the previous model call go at once, they have waited already. (Counting
+        from when the worker gets free made every batch of 16 clients wait the full timeout:
+        they never fill a batch of 32.)"""
+        deadline = self._queue[0].enqueued + self.parameters.batch_timeout_micros / 1e6
         while self.parameters.enabled and self._queued_images < self.parameters.max_batch_size:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or self._closing:
