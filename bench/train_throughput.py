@@ -42,6 +42,7 @@ def _model_kwargs(args) -> dict:
         "discriminator_width": args.d_width or args.width,
         "ma_gp_weight": args.ma_gp,
         "diff_augment": tuple(a for a in args.diff_augment.split(",") if a),
+        **({"text_pooling": args.text_pooling} if args.text_pooling else {}),
     }
 
 
@@ -179,6 +180,8 @@ def _parser():
     parser.add_argument("--condition-dim", type=int, default=128)
     parser.add_argument("--ma-gp", type=float, default=0.0)
     parser.add_argument("--diff-augment", default="translation,cutout")
+    parser.add_argument("--text-pooling", default=None, help="CrossModalGAN text_pooling "
+                        "(default: the model's)")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--replicas", type=int, choices=(1, 2), default=None)

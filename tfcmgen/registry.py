@@ -55,7 +55,7 @@ TEXT_POOLINGS = {
     "mean": "mean of the word vectors",
     "bigru": "bidirectional GRU, last states",
     "attention": "learned attention weights over the words",
-    "transformer": "a small transformer encoder, then attention pooling",
+    "transformer": "a one-block Transformer encoder over words and positions, then the mean",
 }
 
 # How the edit model turns its features into the edited image (`TextImageEditor`).
