@@ -257,7 +257,8 @@ class ServingApp:
     def _source_images(self, images) -> np.ndarray:
         """uint8 sources of any size (arrays or encoded files) -> float32 [B, S, S, 3]."""
         from tfcmgen.data.errors import ImageError
-        from tfcmgen.data.image_ops import center_square, decode_image
+        from tfcmgen.data.image_ops import decode_image
+        from tfcmgen.runtime.images import center_square
 
         size = self.backend.image_size
         prepared = []

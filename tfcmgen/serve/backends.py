@@ -21,9 +21,10 @@ import os
 
 import numpy as np
 
-from tfcmgen.export.export_metadata import ExportError, ExportMetadata
 from tfcmgen.export.onnx_generator import session_options
-from tfcmgen.export.philox_noise import stateless_normal
+from tfcmgen.runtime.export_metadata import ExportError, ExportMetadata
+from tfcmgen.runtime.images import to_uint8
+from tfcmgen.runtime.philox_noise import stateless_normal
 from tfcmgen.serve.signatures import signature_def_json, task_signatures
 
 
@@ -179,9 +180,7 @@ class OnnxBackend(Backend):
             raise ExportError(f"cannot load {self.model_path!r}: {error}") from error
 
     def _run(self, feeds) -> np.ndarray:
-        images = self.session.run(["images"], feeds)[0]
-        scaled = (np.asarray(images, np.float32) + np.float32(1.0)) * np.float32(127.5)
-        return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+        return to_uint8(self.session.run(["images"], feeds)[0])
 
     def generate(self, token_ids, noise) -> np.ndarray:
         return self._run({"token_ids": np.asarray(token_ids, np.int32),

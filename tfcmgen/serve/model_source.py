@@ -23,7 +23,7 @@ import os
 import shutil
 import tempfile
 
-from tfcmgen.export.export_metadata import METADATA_FILE, ExportError, ExportMetadata
+from tfcmgen.runtime.export_metadata import METADATA_FILE, ExportError, ExportMetadata
 
 
 @dataclasses.dataclass
