@@ -403,3 +403,12 @@ def test_word_dropout_turns_only_words_into_unknown_at_about_its_rate(shapes32, 
     np.testing.assert_array_equal(mismatched, plain_mismatched)  # mismatched captions untouched
     with pytest.raises(ValueError, match="word_dropout must be a float in \\[0, 1\\)"):
         make_dataset(shapes32, tokenizer, word_dropout=1.0)
+
+
+def test_identical_captions_are_reported(tokenizer, caplog):
+    from tfcmgen.data import CaptionedImages
+
+    images = np.zeros((8, 32, 32, 3), np.uint8)
+    data = CaptionedImages(images, [["a red circle"]] * 8, name="same")
+    make_dataset(data, tokenizer, image_size=32, batch_size=4)
+    assert "all 8 captions are the same text" in caplog.text

@@ -22,9 +22,12 @@ VOCABULARY = Vocabulary.build(TRAINING)
 def test_typos_map_by_spelling_and_short_words_only_by_a_swap():
     mapper = WordMapper(VOCABULARY)
     assert mapper.map_word("teh") == ("the", "spelling")        # adjacent swap
+    assert mapper.map_word("bleu") == ("blue", "spelling")
+    assert WordMapper(["[PAD]", "[UNK]", "white"]).map_word("whte") == ("white", "spelling")
     assert mapper.map_word("writen") == ("written", "spelling")  # one letter left out
     assert mapper.map_word("handwriten") == ("handwritten", "spelling")
-    # "for" is one insertion from "four": short words map only by a swap of two letters.
+    # "for" is one insertion from "four": short words map only by a swap of two letters (or a
+    # letter left out of a word of five or more).
     assert mapper.map_word("for") == (None, "unknown")
     assert mapper.map_word("please") == (None, "unknown")
     assert mapper.map_word("me") == (None, "unknown")
@@ -32,7 +35,7 @@ def test_typos_map_by_spelling_and_short_words_only_by_a_swap():
 
 
 def test_real_words_the_vectors_know_are_never_spell_corrected():
-    # "bled" is one edit from "blue"? no: but "blues" is; a known real word stays itself.
+    # "blues" is one edit from "blue", but a real word the vectors know stays itself.
     mapper = WordMapper(VOCABULARY, known={"blues"})
     assert mapper.map_word("blues") == (None, "unknown")
     assert WordMapper(VOCABULARY).map_word("blues") == ("blue", "spelling")

@@ -259,6 +259,10 @@ def make_dataset(
         raise DatasetError(f"{data.name} has {n} images, fewer than batch_size={batch_size}; "
                            "with drop_remainder=True it would yield no batch")
     order, group_start, group_size = _mismatch_tables(data, mismatch_on)
+    if data.attributes is None and len(set(data.all_captions())) == 1:
+        logger.warning("%s: all %d captions are the same text, so no mismatched caption can "
+                       "differ from the right one: the model will learn to ignore the text",
+                       data.name, len(data.all_captions()))
     near = _near_miss_tables(data, mismatch_on) if near_miss > 0.0 else None
 
     counts = np.array([len(c) for c in data.captions], np.int64)

@@ -11,9 +11,9 @@ a known one where that is safe:
    keeps only this table (`word_map.tsv`, a few hundred KB at most), not the vectors.
 2. Spelling: a word neither the vocabulary nor the vectors know is taken for a typo and maps to the
    vocabulary word at the smallest optimal-string-alignment distance (rapidfuzz), within a limit
-   that grows with the word's length (`max_spelling_edits`): none below 3 letters, only a swap of
-   two adjacent letters up to 4 ("teh" -> "the", but "for" never becomes "four"), 1 edit up to 7
-   letters, 2 from 8. A word the vectors know but place far from every vocabulary word is a real
+   that grows with the word's length (`max_spelling_edits`): none below 3 letters; up to 4 only a
+   swap of two adjacent letters ("teh" -> "the") or one letter left out of a longer word ("whte"
+   -> "white"), so "for" never becomes "four"; 1 edit up to 7 letters, 2 from 8. A word the vectors know but place far from every vocabulary word is a real
    word the model cannot draw ("beautiful", "please"): it stays unknown and is masked.
 
 Where each path maps:
@@ -154,9 +154,12 @@ class WordMapper:
         best = min(distance for _, distance, _ in found)
         candidates = [choice for choice, distance, _ in found if distance == best]
         if len(word) <= 4:
-            # Short words: only a swap of two adjacent letters ("teh"); an inserted, deleted or
-            # replaced letter too often makes another real word ("for" -> "four").
-            candidates = [c for c in candidates if sorted(c) == sorted(word) and len(c) == len(word)]
+            # Short words: only a swap of two adjacent letters ("teh"), or one letter left out of
+            # a word of 5 or more ("whte"); any other edit too often makes another real word
+            # ("for" -> "four", "bed" -> "red").
+            candidates = [c for c in candidates
+                          if (len(c) == len(word) and sorted(c) == sorted(word))
+                          or (len(c) == len(word) + 1 and len(c) >= 5)]
         if not candidates:
             return None, "unknown"
         return candidates[0], "spelling"
