@@ -428,7 +428,14 @@ def _cell(group: dict | None, key: str = "mean", std: str = "std") -> str:
 
 
 def format_report(report: dict) -> str:
-    """A short plain-text table of an `evaluate` report: generated beside the real ceiling."""
+    """A short plain-text table of an `evaluate` report: generated beside the real ceiling.
+
+    An `evaluate_run` (attribute accuracy) report gets that function's table.
+    """
+    if "r_precision" not in report:
+        from tfcmgen.evaluation.attribute_evaluation import format_report as attribute_table
+
+        return attribute_table(report)
     rows = [("", "generated", "real (ceiling)")]
     for name, group in report["r_precision"].items():
         rows.append((f"R-precision {name}", _cell(group.get("generated")),
