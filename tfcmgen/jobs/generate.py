@@ -21,7 +21,7 @@ import os
 import numpy as np
 
 from tfcmgen.config import GenerateConfig, TrainConfig
-from tfcmgen.runs import RunFolder, RunFolderError
+from tfcmgen.runs import RunFolder, RunFolderError, check_model_path, load_run_model
 from tfcmgen.runtime.images import (
     check_edit_model,
     pair_captions,
@@ -78,18 +78,11 @@ class TextToImageGenerator:
                 f"the model at {self.source!r} was trained for task {self.task!r}; "
                 "text-only generation needs a text2image model (edit models take --image)"
             )
-        if not captions:
-            size = self.model.image_size
-            return np.zeros((0, size, size, 3), np.uint8)
-        ids = self.token_ids(captions)
-        for caption, row in zip(captions, ids):
-            if not np.any(row > 1):  # ids 0 and 1 are [PAD] and [UNK]
-                logger.warning(
-                    "caption %r has no word the model knows: it is drawn from [UNK] tokens only",
-                    caption,
-                )
-        images = self.model.generate(np.repeat(ids, num_per_caption, axis=0), seed=seed)
-        return to_uint8(np.asarray(images))
+        from tfcmgen.paged_generation import keras_batches  # batches: bounded memory
+
+        parts = list(keras_batches(self, list(captions), num_per_caption, seed))
+        size = self.image_size
+        return np.concatenate(parts) if parts else np.zeros((0, size, size, 3), np.uint8)
 
     def edit(self, images, captions) -> np.ndarray:
         """Edits uint8 `images` towards `captions` with an edit model: uint8 [N, S, S, 3].
@@ -116,18 +109,27 @@ class TextToImageGenerator:
         return np.concatenate(parts)
 
 
-def load_generator(path: str | None = None):
+def load_generator(path: str | None = None, allow_export: bool = True):
     """Loads a run folder, an export folder, or the bundled pretrained model when `path` is None.
 
     Every returned object has `task`, `image_size`, `generate(captions, num_per_caption, seed)`
     and `edit(images, captions)`, both giving uint8 images; each refuses a model of the other task.
+
+    A run's `model.keras` loads with Keras' safe_mode (no code from the file runs). A SavedModel
+    export is a program: loading it runs its graph, so load only exports you trust;
+    `allow_export=False` (`tfcmgen export --model`) refuses them.
     """
+    if path is not None:
+        check_model_path(path)
     if path is not None and os.path.isfile(os.path.join(path, "tfcmgen_export.json")):
+        if not allow_export:
+            raise RunFolderError(
+                f"{path!r} is a tfcmgen export, not a training run folder; this needs the run "
+                "folder the export was made from (config.json, vocab.txt, model.keras)"
+            )
         from tfcmgen.export import load_savedmodel
 
         return load_savedmodel(path)
-    import keras
-
     import tfcmgen.models  # noqa: F401  (registers the model classes for deserialisation)
     from tfcmgen.text import CaptionTokenizer, Vocabulary
 
@@ -140,10 +142,7 @@ def load_generator(path: str | None = None):
     run.check_complete()
     config = TrainConfig.load(run.config_path)
     vocabulary = Vocabulary.load(run.vocab_path)
-    try:
-        model = keras.saving.load_model(run.model_path)
-    except Exception as e:  # keras raises many types for a damaged zip
-        raise RunFolderError(f"cannot load model {run.model_path}: {e}") from e
+    model = load_run_model(run.model_path)
     vocab_size = getattr(model, "vocabulary_size", len(vocabulary))
     if vocab_size != len(vocabulary):
         raise RunFolderError(
@@ -155,16 +154,15 @@ def load_generator(path: str | None = None):
 
 
 def generate_grid(config: GenerateConfig) -> str:
-    """Runs `tfcmgen generate`: one row per caption, written as a captioned PNG grid."""
-    from tfcmgen.data import caption_grid
+    """Runs `tfcmgen generate`: one row per caption, written as a captioned PNG grid (pages of
+    it for many captions, see `tfcmgen.paged_generation`)."""
+    from tfcmgen.paged_generation import check_output_path, generate_pages
 
+    check_output_path(config.out)
     generator = load_generator(config.model)
     if config.image is not None:
         return edit_grid(generator, config)
-    images = generator.generate(list(config.captions), config.num_per_caption, config.seed)
-    labels = [c for c in config.captions for _ in range(config.num_per_caption)]
-    caption_grid(images, labels, config.out, cols=config.num_per_caption)
-    return config.out
+    return generate_pages(generator, config)  # batches and grid pages: bounded memory
 
 
 def edit_images(run_dir: str, images, captions, seed: int = 0) -> np.ndarray:

@@ -152,14 +152,13 @@ def start_run(config: TrainConfig):
 
     run = RunFolder(config.out)
     chief = is_chief(strategy)
-    os.makedirs(run.root, exist_ok=True)
+    run.create()  # refuses a folder that is neither new, empty nor a run (tfcmgen.ownership)
     resuming = check_resume(config, run)
     if chief:
         # Half-written files of a killed run: the files they were replacing are whole.
         for folder in (run.root, run.samples_dir, run.backup_dir):
             for temporary in stale_temporaries(folder):
                 os.remove(temporary)
-        config.save(run.config_path)
     keras.utils.set_random_seed(config.seed)
     return strategy, run, chief, resuming
 
@@ -197,6 +196,11 @@ def prepare_text(config: TrainConfig, run: RunFolder, captions: list[str], resum
         save_embedding_matrix,
         train_word2vec,
     )
+
+    if write:
+        # Written here, once the data has loaded: a config whose data fails leaves no config.json
+        # behind to refuse the corrected retry as "a different configuration".
+        config.save(run.config_path)
 
     if resuming and os.path.isfile(run.vocab_path) and os.path.isfile(run.embeddings_path):
         vocabulary = Vocabulary.load(run.vocab_path)
