@@ -4,7 +4,8 @@
   each file's path relative to the folder and its SHA-256. `--overwrite` replaces an entry only
   when every file under it is listed and unchanged; anything else in the folder (a user's
   `NOTES.md`, a `mydata/` folder) is never touched, and a changed file stops the export.
-- A **run** folder is proven by its `config.json` (a valid `TrainConfig`); training writes only
+- A **run** folder is proven by its `config.json` (checked as a `TrainConfig` by the training job
+  before anything is written); training writes only
   the names of `tfcmgen.runs.RunFolder` inside it and removes only its own half-written
   temporaries (`tfcmgen.atomic.stale_temporaries`, matched by an anchored pattern).
 - An `--out` that is neither (nor missing, nor empty) is refused, and the message lists what is
@@ -161,16 +162,18 @@ def is_empty_folder(folder: str) -> bool:
 
 
 def _is_run(folder: str) -> bool:
-    from tfcmgen.config import TrainConfig
+    """A folder with a `config.json` holding a JSON object: a run, or a folder whose config the
+    training job then refuses, naming the field, before it writes anything (`check_resume`)."""
+    import json
 
     path = os.path.join(folder, "config.json")
-    if not os.path.isfile(path):
+    if not os.path.isfile(path) or os.path.islink(path):
         return False
     try:
-        TrainConfig.load(path)
-    except ValueError:
+        with open(path, encoding="utf-8") as stream:
+            return isinstance(json.load(stream), dict)
+    except (OSError, UnicodeDecodeError, ValueError):
         return False
-    return True
 
 
 def _is_export(folder: str) -> bool:
