@@ -199,7 +199,12 @@ def check_out_folder(out: str, kind: str) -> str:
         raise ValueError(f"kind must be 'run' or 'export'; received kind={kind!r}")
     if not os.path.lexists(out):
         return "missing"
-    if os.path.islink(out) or not os.path.isdir(out):
+    if os.path.islink(out):
+        raise OwnershipError(
+            f"--out {out!r} is a symlink; tfcmgen writes only into a real folder (pass the folder "
+            "it points to)"
+        )
+    if not os.path.isdir(out):
         raise OwnershipError(f"--out {out!r} is a file, not a folder; choose a folder")
     if is_empty_folder(out):
         return "empty"

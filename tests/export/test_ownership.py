@@ -116,6 +116,16 @@ def test_export_out_that_is_a_file_is_refused(tiny_run, tmp_path, capsys):
     assert "is a file, not a folder" in err and target.read_bytes() == b"keep"
 
 
+def test_a_symlinked_out_is_refused(exported, tiny_run, tmp_path, capsys):
+    real = tmp_path / "real"
+    shutil.copytree(exported.out, real)
+    os.symlink(real, tmp_path / "link")
+    before = _snapshot(real)
+    err = _cli_error(["export", "--model", tiny_run.path, "--out", str(tmp_path / "link"),
+                      "--overwrite"], capsys)
+    assert "is a symlink" in err and _snapshot(real) == before
+
+
 def test_train_into_a_folder_that_is_not_a_run_is_refused(tmp_path, capsys):
     out = tmp_path / "home"
     out.mkdir()
