@@ -117,3 +117,40 @@ def test_page_draws_a_grid_in_headless_chromium(serve_export, tmp_path):
     assert image is not None and image.shape[1] == 390
     assert image.std() > 10  # not blank
     assert len(np.unique(image.reshape(-1, 3), axis=0)) > 50
+
+
+def test_page_edits_an_uploaded_image(serve_edit_export, tmp_path):
+    """Edit models: upload an image, type a caption, see source and edit side by side."""
+    from playwright.sync_api import sync_playwright
+
+    from tfcmgen.serve import ServeConfig, build_app
+
+    photo = tmp_path / "photo.png"
+    rng = np.random.default_rng(0)
+    cv2.imwrite(str(photo), rng.integers(0, 256, (48, 60, 3), dtype=np.uint8))
+    serving, source = build_app(ServeConfig(model=serve_edit_export, backend="onnx"))
+    try:
+        with LiveServer(serving.app) as url, sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 390, "height": 844})
+                page.goto(url + "/")
+                page.wait_for_selector("#edit:not([hidden])")
+                assert page.is_hidden("#text2image")
+                page.set_input_files("#source", str(photo))
+                page.fill("#edit-caption", "a red circle")
+                page.click("#run-edit")
+                page.wait_for_selector("#grid .pair canvas")
+                page.wait_for_function(
+                    "document.querySelector('#grid .pair img').naturalWidth > 0")
+                shown = page.evaluate("""() => {
+                    const img = document.querySelector('#grid .pair img');
+                    const canvas = document.querySelector('#grid .pair canvas');
+                    return [img.naturalWidth, img.naturalHeight, canvas.width,
+                            document.querySelector('#status').textContent];
+                }""")
+            finally:
+                browser.close()
+    finally:
+        source.cleanup()
+    assert shown == [60, 48, 32, "Done."]
