@@ -138,3 +138,25 @@ def test_export_without_serving_default(tiny_run, csv_folder, tmp_path, cache, c
     code, _, err = _evaluate(["--model", out, "--data", csv_folder, *FAST], capsys)
     assert code == 1 and err.count("\n") == 1
     assert "has no 'serving_default' signature" in err
+
+
+@pytest.mark.slow
+def test_inception_features_from_a_local_weights_file(tmp_path, tiny_run, csv_folder,
+                                                      shared_cache):
+    import keras
+    import numpy as np
+
+    from tfcmgen.evaluation import EvaluateConfig, InceptionFeatures, evaluate
+
+    # Random weights stand in for the ImageNet file (nothing may be downloaded in tests).
+    weights = str(tmp_path / "inception_notop.weights.h5")
+    keras.applications.InceptionV3(include_top=False, weights=None, pooling="avg",
+                                   input_shape=(299, 299, 3)).save_weights(weights)
+    features = InceptionFeatures(weights)(np.zeros((3, 32, 32, 3), np.uint8))
+    assert features.shape == (3, 2048) and np.all(np.isfinite(features))
+    report = evaluate(EvaluateConfig(model=tiny_run, data=csv_folder, num_images=20, repeats=2,
+                                     matcher_steps=15, cache_dir=shared_cache,
+                                     inception_weights=weights))
+    assert report["inception_features"]["generated"]["fid"] >= 0.0
+    with pytest.raises(FileNotFoundError, match="nothing is downloaded"):
+        InceptionFeatures(str(tmp_path / "missing.h5"))
