@@ -219,8 +219,11 @@ def _cmd_export(args) -> int:
 def _cmd_serve(args) -> int:
     from tfcmgen.serve import BatchingParameters, ServeConfig, ServeLimits, serve
 
+    from tfcmgen.serve.model_source import PRETRAINED_RUN
+
     config = ServeConfig(
-        model=args.model, model_name=args.model_name, backend=args.backend, host=args.host,
+        model=args.model or PRETRAINED_RUN, model_name=args.model_name, backend=args.backend,
+        host=args.host,
         port=args.port, threads=args.threads,
         batching=BatchingParameters(
             enabled=not args.no_batching, max_batch_size=args.max_batch_size,
@@ -348,7 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serves an export (or a run folder, exported on the fly) with TF Serving's "
         "REST API (/v1/models/NAME:predict), server-side batching, /metrics and a web page at /.",
     )
-    p.add_argument("--model", required=True, help="export folder (either layout) or run folder")
+    p.add_argument("--model", help="export folder (either layout) or run folder (default: the "
+                   "bundled pretrained model, exported on the fly)")
     p.add_argument("--model-name", help="NAME in /v1/models/NAME (default: the folder's name)")
     p.add_argument("--backend", default="savedmodel", choices=("savedmodel", "onnx"))
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: this machine)")

@@ -116,3 +116,17 @@ def test_what_is_not_a_model_is_refused(tmp_path):
     with pytest.raises(ExportError, match="holds no savedmodel model to serve"):
         find_model(str(tmp_path / "empty"), "savedmodel")
     assert default_model_name(str(tmp_path / "exports" / "shapes64" / "1")) == "shapes64"
+
+
+def test_serving_a_run_folder_removes_its_temporary_export_at_shutdown(serve_run):
+    from starlette.testclient import TestClient
+
+    from tfcmgen.serve import ServeConfig, build_app
+
+    serving, source = build_app(ServeConfig(model=serve_run, backend="onnx", model_name="run"))
+    temporary = source.temporary
+    assert os.path.isdir(temporary)
+    with TestClient(serving.app) as client:
+        response = client.post("/v1/models/run:predict", json={"instances": ["a red circle"]})
+        assert response.status_code == 200
+    assert not os.path.exists(temporary)

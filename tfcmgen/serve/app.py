@@ -75,6 +75,9 @@ class ServingApp:
         self.metrics.track_queue(lambda: self.scheduler.queued_images,
                                  lambda: self.scheduler.in_flight)
         self.stopping = False
+        # Called once the server has stopped (removes a run's temporary export): uvicorn re-raises
+        # SIGTERM after its graceful shutdown, so code after uvicorn.run() never runs then.
+        self.on_shutdown = []
         self.app = Starlette(
             routes=[
                 Route("/", self.index, methods=["GET"]),
@@ -98,6 +101,8 @@ class ServingApp:
             # whatever is still queued is computed before the workers stop.
             self.stopping = True
             await self.scheduler.close()
+            for callback in self.on_shutdown:
+                callback()
 
     def _run_batch(self, call, arrays):
         if call == "generate":

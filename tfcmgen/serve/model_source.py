@@ -25,6 +25,11 @@ import tempfile
 
 from tfcmgen.runtime.export_metadata import METADATA_FILE, ExportError, ExportMetadata
 
+# The small model bundled in the package (`tfcmgen serve` without --model serves it).
+PRETRAINED_RUN = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pretrained", "shapes64"
+)
+
 
 @dataclasses.dataclass
 class ModelSource:

@@ -16,7 +16,9 @@ logger = logging.getLogger("tfcmgen.serve")
 
 
 def build_app(config) -> tuple:
-    """(ServingApp, ModelSource) for a `ServeConfig`: finds the model, loads and warms it up."""
+    """(ServingApp, ModelSource) for a `ServeConfig`: finds the model, loads and warms it up.
+
+    A run folder is exported into a temporary folder, removed when the app's lifespan ends."""
     source = find_model(config.model, BACKEND_FORMATS[config.backend], config.model_name)
     try:
         options = {"threads": config.threads} if config.backend == "onnx" else {}
@@ -26,6 +28,9 @@ def build_app(config) -> tuple:
         source.cleanup()
         raise
     serving = ServingApp(backend, source.name, source.version, config.batching, config.limits)
+    # A run's temporary export goes when the server stops (uvicorn re-raises SIGTERM after its
+    # graceful shutdown, so a `finally` after uvicorn.run() would not run).
+    serving.on_shutdown.append(source.cleanup)
     return serving, source
 
 
