@@ -27,7 +27,6 @@ import time
 import keras
 import numpy as np
 import tensorflow as tf
-from tensorflow.core.framework import summary_pb2
 
 from tfcmgen.data.preview import caption_grid
 
@@ -116,32 +115,16 @@ class SampleGrid(keras.callbacks.Callback):
 
 
 def write_image_summary(tag, image, step):
-    """Writes one uint8 RGB image [H, W, 3] as a TensorBoard image summary, with core TF only.
-
-    `tf.summary.image` lives in the `tensorboard` package, which tfcmgen does not depend on; the
-    format it writes is simple: a string tensor [width, height, png bytes] tagged for the
-    "images" plugin, which `tf.summary.write` can write directly.
-    """
-    image = np.asarray(image, np.uint8)
-    metadata = summary_pb2.SummaryMetadata()
-    metadata.plugin_data.plugin_name = "images"
-    metadata.plugin_data.content = b""
-    tensor = tf.stack(
-        [
-            tf.constant(str(image.shape[1])),
-            tf.constant(str(image.shape[0])),
-            tf.io.encode_png(image),
-        ]
-    )
-    return tf.summary.write(tag, tensor, step=step, metadata=metadata)
+    """Writes one uint8 RGB image [H, W, 3] as a TensorBoard image summary (`tf.summary.image`,
+    from the `tensorboard` package)."""
+    return tf.summary.image(tag, np.asarray(image, np.uint8)[None], step=step)
 
 
 class TensorBoardImages(keras.callbacks.Callback):
     """Logs the captioned sample grid as a TensorBoard image every few epochs.
 
-    Use beside `keras.callbacks.TensorBoard(log_dir)` (which logs the loss scalars and needs the
-    `tensorboard` package; this callback does not): the images go to `log_dir/samples`, under the
-    tag `"samples"`, step = 1-based epoch.
+    Use beside `keras.callbacks.TensorBoard(log_dir)` (which logs the loss scalars): the images go
+    to `log_dir/samples`, under the tag `"samples"`, step = 1-based epoch.
 
     Args:
         log_dir: str. The TensorBoard log folder.

@@ -6,9 +6,6 @@ from tfcmgen.jobs.distribution import (  # noqa: F401
     is_chief,
     make_strategy,
 )
-from tfcmgen.jobs.distribution import (  # noqa: F401
-    work_around_keras_distribution as _work_around_keras_distribution,
-)
 from tfcmgen.jobs.runner import (  # noqa: F401
     TrainResult,
     prepare_text,

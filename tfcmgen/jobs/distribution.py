@@ -71,24 +71,3 @@ def shard_for_workers(dataset, config: TrainConfig):
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return dataset.with_options(options)
 
-
-def work_around_keras_distribution(model, multiworker: bool) -> None:
-    """Works around Keras 3.15's `fit` under a tf.distribute strategy.
-
-    `fit` first builds the model symbolically from one batch of a throwaway iterator.
-    The tfcmgen models create every variable in __init__, so nothing needs building, and the
-    throwaway iterator would advance tf.data's reshuffling counters by however far it prefetched
-    (a run would then see other batches than a resumed or single-process one). Under
-    MultiWorkerMirroredStrategy it even fails for dict batches ("Attempt to convert a value
-    ({'image': PerReplica ...}) to a Tensor"). There `fit` also averages the step's logs with
-    `reduce(MEAN, axis=0)`, which fails for scalars ("Invalid reduction dimension 0 for input with
-    0 dimensions", tensorflow/tensorflow#72388); logs of shape [1] average over the workers.
-    """
-    import tensorflow as tf
-
-    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
-    if multiworker:
-        train_step = model.train_step
-        model.train_step = lambda data: {
-            name: tf.reshape(value, [1]) for name, value in train_step(data).items()
-        }

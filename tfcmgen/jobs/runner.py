@@ -28,7 +28,6 @@ from tfcmgen.jobs.distribution import (
     is_chief,
     make_strategy,
     shard_for_workers,
-    work_around_keras_distribution,
 )
 from tfcmgen.runs import RunFolder, RunFolderError
 from tfcmgen.tasks import get_task
@@ -246,8 +245,6 @@ def build_model(task, strategy, vocabulary_size: int, matrix):
             model = task.build_model(vocabulary_size, matrix)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
-    if config.resolved_strategy != "default":
-        work_around_keras_distribution(model, config.resolved_strategy == "multiworker")
     return model
 
 

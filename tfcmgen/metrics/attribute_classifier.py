@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Sequence
 
 import cv2
 import keras
 import numpy as np
 import tensorflow as tf
+
+from tfcmgen.callbacks import TimeBudget
 
 DEFAULT_ATTRIBUTES = ("colour", "shape", "size", "position", "background")
 _SMALLEST_MAP = 4
@@ -59,22 +60,6 @@ def blur_some(images: np.ndarray, fraction: float, seed: int = 0) -> np.ndarray:
     for index, sigma in zip(chosen, sigmas, strict=True):
         out[index] = cv2.GaussianBlur(out[index], (0, 0), float(sigma))
     return out
-
-
-class _TimeBudget(keras.callbacks.Callback):
-    """Stops `fit` at the end of the batch where the wall-clock budget runs out."""
-
-    def __init__(self, seconds: float):
-        super().__init__()
-        self.seconds = seconds
-        self.start = None
-
-    def on_train_begin(self, logs=None):
-        self.start = time.monotonic()
-
-    def on_train_batch_end(self, batch, logs=None):
-        if time.monotonic() - self.start > self.seconds:
-            self.model.stop_training = True
 
 
 @keras.saving.register_keras_serializable(package="tfcmgen")
@@ -379,7 +364,7 @@ class AttributeClassifier(keras.Model):
             .batch(batch_size)
             .prefetch(tf.data.AUTOTUNE)
         )
-        callbacks = [] if minutes is None else [_TimeBudget(60.0 * minutes)]
+        callbacks = [] if minutes is None else [TimeBudget(minutes=minutes)]
         history = self.fit(dataset, epochs=epochs, callbacks=callbacks, verbose=verbose,
                            shuffle=False)
         # A sample is enough for one scalar; it keeps the cost a small part of an epoch.

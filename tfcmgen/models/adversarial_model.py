@@ -38,13 +38,30 @@ class AdversarialModel(keras.Model):
     """
 
     LOSSES = tuple(registry.LOSSES)
+    # What `compile()` uses for "auto": Adam's (generator learning rate, discriminator learning
+    # rate, beta_1, beta_2), and the loss. Subclasses set what they train best with.
+    AUTO_ADAM = (4e-4, 8e-4, 0.0, 0.99)
+    AUTO_LOSS = "hinge"
+
+    def _auto_optimizer(self, optimizer, player):
+        """`optimizer`, or for "auto" a new Adam with the class's `AUTO_ADAM` settings."""
+        if not (isinstance(optimizer, str) and optimizer == "auto"):
+            return optimizer
+        g_rate, d_rate, beta_1, beta_2 = self.AUTO_ADAM
+        rate = g_rate if player == "g" else d_rate
+        return keras.optimizers.Adam(rate, beta_1=beta_1, beta_2=beta_2, name=f"{player}_adam")
 
     def _compile_players(self, g_optimizer, d_optimizer, loss, **kwargs):
         """Checks and stores the two optimizers and the loss; builds the optimizers now.
 
+        `"auto"` optimizers are Adam with `AUTO_ADAM`'s settings, the `"auto"` loss `AUTO_LOSS`.
         Sets `g_optimizer`, `d_optimizer`, `loss_name`, `g_loss_fn`, `d_loss_fn`.
         """
+        if loss == "auto":
+            loss = self.AUTO_LOSS
         check_choice("loss", loss, self.LOSSES)
+        g_optimizer = self._auto_optimizer(g_optimizer, "g")
+        d_optimizer = self._auto_optimizer(d_optimizer, "d")
         g_optimizer = keras.optimizers.get(g_optimizer)
         d_optimizer = keras.optimizers.get(d_optimizer)
         if g_optimizer is d_optimizer:
@@ -132,6 +149,35 @@ class AdversarialModel(keras.Model):
             return images
         uniform = self._draw("uniform", batch, 2 * len(self.diff_augment))
         return diff_augment(images, self.diff_augment, uniform)
+
+    @property
+    def _multi_worker(self) -> bool:
+        return isinstance(self.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+    def _step_logs(self):
+        """The trackers' results, as `train_step` and `test_step` return them.
+
+        Under MultiWorkerMirroredStrategy, Keras 3.15's `fit` averages the step's logs over the
+        workers with `reduce(MEAN, axis=0)`, which fails for scalars ("Invalid reduction
+        dimension 0 for input with 0 dimensions", tensorflow/tensorflow#72388, measured with
+        tests/test_multiworker.py); logs of shape [1] average correctly.
+        """
+        logs = {m.name: m.result() for m in self.metrics}
+        if self._multi_worker:
+            logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
+        return logs
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """Skips Keras 3.15's symbolic build at the start of `fit` / `evaluate` under a strategy.
+
+        These models create every variable in `__init__`, so there is nothing to build. The
+        build would read one batch from a throwaway iterator: that advances tf.data's
+        reshuffling counters by however far it prefetched (a run would then see other batches
+        than a resumed or single-process one), and under MultiWorkerMirroredStrategy it fails for
+        dict batches ("Attempt to convert a value ({'image': PerReplica ...}) to a Tensor").
+        Keras itself skips it when no strategy is set.
+        """
+        return None
 
     def gradient_penalty(self, real, fake, sentence, uniform):
         """WGAN-GP per example: `(||grad_x D(x_hat, s)||_2 - 1)^2`, `x_hat = real + a (fake - real)`.

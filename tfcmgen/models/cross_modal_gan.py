@@ -135,6 +135,8 @@ class CrossModalGAN(AdversarialModel):
         GAN Training" (generator EMA); Zhao et al. 2020 (DiffAugment).
     """
 
+    AUTO_ADAM = (4e-4, 8e-4, 0.0, 0.99)
+    AUTO_LOSS = "hinge"
     # DF-GAN's MA-GP exponent p in k * E[||grad||^p].
     MA_GP_EXPONENT = 6.0
     # XMC-GAN's embedding width and softmax temperature for the contrastive loss.
@@ -380,16 +382,19 @@ class CrossModalGAN(AdversarialModel):
     # Compile
     # ----------------------------------------------------------------------------------------
 
-    def compile(self, g_optimizer, d_optimizer, loss="hinge", **kwargs):
+    def compile(self, g_optimizer="auto", d_optimizer="auto", loss="auto", **kwargs):
         """Sets the two optimizers (TTUR: separate learning rates) and the adversarial loss.
 
         Args:
-            g_optimizer: keras optimizer (or its name / config) for the generator side.
+            g_optimizer: keras optimizer (or its name / config) for the generator side, or
+                `"auto"`: Adam(4e-4, beta_1=0, beta_2=0.99), `TrainConfig`'s defaults. Defaults
+                to `"auto"`.
             d_optimizer: keras optimizer for the discriminator and the text encoder. Must be a
-                different instance from `g_optimizer`.
+                different instance from `g_optimizer`. `"auto"`: Adam(8e-4, beta_1=0,
+                beta_2=0.99). Defaults to `"auto"`.
             loss: str. One of `tfcmgen.registry.LOSSES`: `"hinge"`, `"bce"`, `"wgan"` or
-                `"wgan-gp"` (Wasserstein loss plus gradient penalty weighted by `gp_weight`).
-                Defaults to `"hinge"`.
+                `"wgan-gp"` (Wasserstein loss plus gradient penalty weighted by `gp_weight`), or
+                `"auto"` (`"hinge"`). Defaults to `"auto"`.
             **kwargs: passed on to `keras.Model.compile` (e.g. `jit_compile`,
                 `steps_per_execution`).
         """
@@ -661,7 +666,7 @@ class CrossModalGAN(AdversarialModel):
         self._update_ema()
 
         self._update_trackers({**d_logs, **g_logs}, replicas)
-        return {m.name: m.result() for m in self.metrics}
+        return self._step_logs()
 
     def test_step(self, data):
         data, _, _ = keras.utils.unpack_x_y_sample_weight(data)
@@ -679,7 +684,7 @@ class CrossModalGAN(AdversarialModel):
         self._update_trackers(
             {**d_logs, **g_logs}, self.distribute_strategy.num_replicas_in_sync
         )
-        return {m.name: m.result() for m in self.metrics}
+        return self._step_logs()
 
     def fit(self, x=None, *args, **kwargs):
         self._check_batch_size(x)

@@ -290,6 +290,11 @@ class TextImageEditor(AdversarialModel):
     task = "edit"
 
     LOSSES = ADVERSARIAL_LOSSES
+    # The edit task's defaults (`tfcmgen.tasks.edit.EditTask.defaults`, measured by
+    # bench/edit_quality.py): the editor learns from a reconstruction target and takes larger
+    # learning rates than the GAN.
+    AUTO_ADAM = (1e-3, 2e-3, 0.5, 0.999)
+    AUTO_LOSS = "hinge"
 
     def __init__(
         self,
@@ -487,16 +492,19 @@ class TextImageEditor(AdversarialModel):
     # Compile
     # ----------------------------------------------------------------------------------------
 
-    def compile(self, g_optimizer, d_optimizer, loss="hinge", **kwargs):
+    def compile(self, g_optimizer="auto", d_optimizer="auto", loss="auto", **kwargs):
         """Sets the editor and discriminator optimizers and the adversarial loss.
 
         Args:
-            g_optimizer: keras optimizer for the editor (its text encoder included).
+            g_optimizer: keras optimizer for the editor (its text encoder included), or
+                `"auto"`: Adam(1e-3, beta_1=0.5, beta_2=0.999), the edit task's default. Defaults
+                to `"auto"`.
             d_optimizer: keras optimizer for the discriminator and its text encoder; a different
-                instance from `g_optimizer`.
+                instance from `g_optimizer`. `"auto"`: Adam(2e-3, beta_1=0.5, beta_2=0.999).
+                Defaults to `"auto"`.
             loss: str. One of `tfcmgen.registry.LOSSES`: `"hinge"`, `"bce"`, `"wgan"` or
                 `"wgan-gp"` (plus the gradient penalty weighted by `gp_weight`; see
-                `tfcmgen.losses`). Defaults to `"hinge"`.
+                `tfcmgen.losses`), or `"auto"` (`"hinge"`). Defaults to `"auto"`.
             **kwargs: passed on to `keras.Model.compile` (e.g. `jit_compile`).
         """
         self._compile_players(g_optimizer, d_optimizer, loss, **kwargs)
@@ -636,14 +644,14 @@ class TextImageEditor(AdversarialModel):
         self.d_optimizer.apply_gradients(zip(gradients, variables))
 
         self._update_trackers({**g_logs, **d_logs})
-        return {m.name: m.result() for m in self.metrics}
+        return self._step_logs()
 
     def test_step(self, data):
         data, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         _, g_logs, parts = self._generator_loss(data, training=False)
         _, d_logs = self._discriminator_loss(*parts, training=False)
         self._update_trackers({**g_logs, **d_logs})
-        return {m.name: m.result() for m in self.metrics}
+        return self._step_logs()
 
     # ----------------------------------------------------------------------------------------
     # Serialization
