@@ -25,8 +25,8 @@ logger = logging.getLogger(__name__)
 
 # Images per forward pass.
 GENERATE_BATCH = 64
-# A page holds at most this many pixels (~100 MB as RGB), well inside OpenCV's encoder limits.
-PAGE_PIXELS = 1 << 25
+# A page holds at most this many pixels (~50 MB as RGB), well inside OpenCV's encoder limits.
+PAGE_PIXELS = 1 << 24
 # Grid labels are cut to this many characters (a tile shows at most five lines of text anyway).
 LABEL_CHARS = 300
 # The grid enlarges tiles to at least this many pixels (`caption_grid`'s min_tile).
