@@ -13,6 +13,7 @@ import tensorflow as tf
 from tfcmgen import losses as tfcm_losses
 from tfcmgen import registry
 from tfcmgen.models.diff_augment import diff_augment
+from tfcmgen.models.presets import PresetMixin
 
 
 def check_choice(name, value, choices):
@@ -29,7 +30,7 @@ def check_weight(name, value):
     return float(value)
 
 
-class AdversarialModel(keras.Model):
+class AdversarialModel(PresetMixin, keras.Model):
     """A `keras.Model` trained by two optimizers: `g_optimizer` (generator side) and
     `d_optimizer` (discriminator side).
 

@@ -15,6 +15,8 @@ from tfcmgen.models.adversarial_model import AdversarialModel, check_choice, che
 from tfcmgen.models.diff_augment import check_policy
 from tfcmgen.models.discriminator import Discriminator
 from tfcmgen.models.generator import Generator, check_image_size, check_positive_int
+from tfcmgen.models.presets import is_text
+from tfcmgen.runtime.images import to_uint8
 
 FUSIONS = tuple(registry.FUSIONS)
 TEXT_POOLINGS = tuple(registry.TEXT_POOLINGS)
@@ -366,7 +368,12 @@ class CrossModalGAN(AdversarialModel):
 
         The noise is `tf.random.stateless_normal([B, noise_dim], seed=[seed, 0])`; the same seed
         gives the same images, in this process, after save/load and in an export.
+
+        Given caption strings instead (a model from `from_preset`, or after `attach_tokenizer`),
+        returns uint8 images [B, S, S, 3], one per caption.
         """
+        if is_text(token_ids):
+            return to_uint8(np.asarray(self.generate(self.caption_ids(token_ids), seed=seed)))
         token_ids = tf.convert_to_tensor(token_ids, dtype=tf.int32)
         if token_ids.shape.rank != 2 or token_ids.shape[1] != self.max_length:
             raise ValueError(

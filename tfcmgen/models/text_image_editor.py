@@ -13,6 +13,8 @@ from tfcmgen.models.adversarial_model import AdversarialModel, check_choice, che
 from tfcmgen.models.diff_augment import check_policy
 from tfcmgen.models.discriminator import Discriminator
 from tfcmgen.models.generator import check_image_size, check_positive_int
+from tfcmgen.models.presets import is_text
+from tfcmgen.runtime.images import pair_captions, prepare_source_images, to_float, to_uint8
 
 # Every fusion mode works on feature maps inside a residual block (the block keeps its width).
 EDIT_FUSIONS = tuple(registry.FUSIONS)
@@ -454,7 +456,19 @@ class TextImageEditor(AdversarialModel):
     # ----------------------------------------------------------------------------------------
 
     def edit(self, images, token_ids, training=False):
-        """Edited images float32 [B, S, S, 3] for `images` in [-1, 1] and caption `token_ids`."""
+        """Edited images float32 [B, S, S, 3] for `images` in [-1, 1] and caption `token_ids`.
+
+        Given caption strings instead (a model from `from_preset`, or after `attach_tokenizer`),
+        takes uint8 images of any size (grey, RGB or RGBA; one per caption, one for all, or many
+        for one caption) and returns uint8 edited images [N, S, S, 3].
+        """
+        if is_text(token_ids):
+            images, captions = pair_captions(
+                prepare_source_images(images, self.image_size),
+                [token_ids] if isinstance(token_ids, str) else list(token_ids),
+            )
+            edited = self.edit(to_float(images), self.caption_ids(captions), training=False)
+            return to_uint8(np.asarray(edited))
         images = ops.cast(images, "float32")
         sentence, _ = self.text_encoder(token_ids, training=training)
         features = self.encoder(images, training=training)
