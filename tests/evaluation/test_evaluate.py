@@ -116,7 +116,7 @@ def test_matcher_of_another_image_size(tiny_run, csv_folder, tiny_records, helpe
 
 
 @pytest.mark.slow
-def test_export_without_serving_default(tiny_run, csv_folder, tmp_path, cache, capsys):
+def test_export_without_serving_default(tiny_run, csv_folder, tmp_path, shared_cache, capsys):
     import tensorflow as tf
     import tensorflow_text  # noqa: F401  (the export's tokenizer ops)
 
@@ -126,6 +126,12 @@ def test_export_without_serving_default(tiny_run, csv_folder, tmp_path, cache, c
 
     out = str(tmp_path / "export")
     export_run(ExportConfig(model=tiny_run, out=out, format="savedmodel"))
+    # An intact export is scored like its run (the split comes from the run it names).
+    code, _, err = _evaluate(["--model", out, "--data", csv_folder, "--cache-dir", shared_cache,
+                              "--json", str(tmp_path / "r.json"), *FAST], capsys)
+    assert code == 0, err
+    with open(tmp_path / "r.json") as f:
+        assert json.load(f)["split"]["from_run"] is True
     metadata = ExportMetadata.load(out)
     path = metadata.path_of(out, "savedmodel")
     loaded = tf.saved_model.load(path)
