@@ -155,6 +155,11 @@ def load_evaluation_data(config: EvaluateConfig, image_size: int,
     if config.data == "shapes":
         from tfcmgen.data.shapes import DEFAULT_HELD_OUT
 
+        if config.held_out:
+            raise ValueError(
+                f"--held-out applies to folder datasets; on shapes the held-out colour+shape "
+                f"pairs are the run's (config held_out); received {list(config.held_out)}"
+            )
         num_images = run_config.num_images if run_config else TrainConfig.num_images
         held_out = (run_config.held_out if run_config and run_config.held_out is not None
                     else DEFAULT_HELD_OUT)
