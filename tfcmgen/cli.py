@@ -23,6 +23,7 @@ import sys
 
 from tfcmgen.config import (
     FORMATS,
+    AUGMENTS,
     FUSIONS,
     LOSSES,
     PRECISIONS,
@@ -55,8 +56,11 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", choices=TASKS, help=f"default {d.task!r}")
     p.add_argument("--image-size", type=int, choices=SUPPORTED_IMAGE_SIZES,
                    help=f"default {d.image_size}")
-    p.add_argument("--epochs", type=int, help=f"default {d.epochs}")
-    p.add_argument("--minutes", type=float, help="stop cleanly when this wall-clock budget runs out")
+    p.add_argument("--epochs", type=int,
+                   help="epochs to train (default: none with --minutes, else 20); with --minutes, "
+                   "whichever runs out first ends the run")
+    p.add_argument("--minutes", type=float,
+                   help="wall-clock budget: train until it runs out (and --epochs, if given)")
     p.add_argument("--batch-size", type=int, help=f"global batch (default {d.batch_size})")
     p.add_argument("--num-images", type=int, help=f"shapes images (default {d.num_images})")
     p.add_argument("--steps-per-epoch", type=int, help="cap each epoch at this many steps")
@@ -77,6 +81,11 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--swap-negatives", type=float,
                    help="share of mismatched captions that are the caption with two attribute "
                    f"words or the two objects exchanged (default {d.swap_negatives})")
+    p.add_argument("--augment", choices=AUGMENTS,
+                   help="training augmentation; 'auto' (default) tests on the data whether "
+                   "mirroring and rotation are safe")
+    p.add_argument("--word-dropout", type=float,
+                   help=f"chance a caption word is dropped in training (default {d.word_dropout})")
     p.add_argument("--strategy", choices=STRATEGIES, help="distribution (default: mirrored if "
                    "--replicas > 1); multiworker reads TF_CONFIG")
     p.add_argument("--replicas", type=int, help=f"devices to mirror over (default {d.replicas})")
@@ -86,11 +95,11 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
                    help="unreadable images are an error instead of skipped")
     p.add_argument("--vgg-weights", help="edit task: a local VGG16 weights file, or 'imagenet' "
                    "from the Keras cache (nothing is downloaded)")
-    p.add_argument("--evaluate-every", type=int, metavar="EPOCHS",
-                   help="R-precision on validation captions every EPOCHS epochs; keeps best.keras")
     p.add_argument("--model-option", action="append", dest="model_option_pairs",
                    metavar="NAME=VALUE", help="a further model constructor argument (JSON value), "
                    "e.g. --model-option use_ca=true; repeatable; saved as config model_options")
+    p.add_argument("--evaluate-every", type=int, metavar="EPOCHS",
+                   help="R-precision on validation captions every EPOCHS epochs; keeps best.keras")
     p.add_argument("--seed", type=int, help=f"default {d.seed}")
     p.add_argument("--out", help="run folder (required unless --config gives it)")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
@@ -134,8 +143,20 @@ def _cmd_train(args) -> int:
     from tfcmgen.jobs.runner import train
 
     result = train(config)
-    print(f"trained for {result.seconds / 60:.1f} min; model: {result.run.model_path}")
+    print(run_summary(config, result))
     return 0
+
+
+def run_summary(config, result) -> str:
+    """One line: steps, minutes, what ended the run, where the model is."""
+    if result.ended_by == "minutes":
+        reason = f"the --minutes {config.minutes:g} budget ran out"
+    elif result.ended_by == "epochs":
+        reason = f"all {config.epochs} epochs done"
+    else:
+        reason = "a callback stopped it"
+    return (f"trained {result.steps} steps in {result.seconds / 60:.1f} min; ended because "
+            f"{reason}; model: {result.run.model_path}")
 
 
 def _cmd_demo(args) -> int:
@@ -143,7 +164,6 @@ def _cmd_demo(args) -> int:
         args,
         out="runs/demo",
         minutes=5.0,
-        epochs=1000,
         image_size=64,
         num_images=4000,
     )
@@ -152,8 +172,12 @@ def _cmd_demo(args) -> int:
         return 0
     from tfcmgen.demo import run_demo
 
-    grid = run_demo(config)
-    print(f"held-out captions grid: {grid}")
+    result = run_demo(config)
+    print(result.summary)
+    print(f"held-out captions grid: {result.grid}")
+    if result.held_out_accuracy is not None:
+        print(f"held-out colour+shape pairs drawn right: {result.held_out_accuracy:.0%} of "
+              f"{result.judged_images} images (judged by the bundled attribute classifier)")
     return 0
 
 
@@ -388,6 +412,12 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="tfcmgen: %(levelname)s: %(message)s",
     )
+    # `serve --backend onnx` runs without TensorFlow (issue 15): it must not be imported.
+    if not getattr(args, "dry_run", False) and getattr(args, "backend", None) != "onnx":
+        from tfcmgen.quiet_start import import_tensorflow_quietly
+
+        # TensorFlow's C++ start-up lines (an "E0000 ... cuInit" among them) only with --verbose.
+        import_tensorflow_quietly(verbose=args.verbose)
     try:
         return args.func(args)
     except (CLIError, ConfigError) as e:

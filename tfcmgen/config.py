@@ -29,6 +29,8 @@ TEXT_POOLINGS = tuple(registry.TEXT_POOLINGS)
 STRATEGIES = ("default", "mirrored", "multiworker")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 FORMATS = (None, *registry.DATASET_FORMATS)
+# Epochs of a run given neither --epochs nor --minutes.
+DEFAULT_EPOCHS = 20
 # tfcmgen.data.augmentation.AUGMENT_CHOICES, without importing TensorFlow here.
 AUGMENTS = ("auto", "none", "flip", "rotate", "flip+rotate")
 
@@ -176,7 +178,9 @@ class TrainConfig(_JsonConfig):
         out: str. The run folder (config, vocabulary, word vectors, checkpoints, samples, model).
         task: str. `"text2image"` or `"edit"`. Defaults to `"text2image"`.
         image_size: int. 32, 64, 128 or 256. Defaults to 64.
-        epochs: int. Number of epochs. Defaults to 20.
+        epochs: int or None. Number of epochs. With `minutes` too, whichever runs out first ends
+            the run; None with `minutes` trains until the time is up (no epoch limit); None
+            without `minutes` becomes `DEFAULT_EPOCHS` (20). Defaults to None.
         minutes: float or None. Wall-clock budget; training stops at the end of the step where it
             runs out, and the model is still saved. Defaults to None (no budget).
         batch_size: int. Global batch size, split across replicas. Defaults to 32: in a fixed
@@ -241,7 +245,7 @@ class TrainConfig(_JsonConfig):
     format: str | None = None
     task: str = "text2image"
     image_size: int = 64
-    epochs: int = 20
+    epochs: int | None = None
     minutes: float | None = None
     batch_size: int = 32
     num_images: int = 4000
@@ -282,7 +286,11 @@ class TrainConfig(_JsonConfig):
         _check_choice("format", self.format, FORMATS)
         _check_choice("task", self.task, TASKS)
         _check_choice("image_size", self.image_size, SUPPORTED_IMAGE_SIZES)
-        _check_int("epochs", self.epochs, 1, 1_000_000)
+        if self.epochs is None and self.minutes is None:
+            # Resolved here so that config.json and --dry-run show the epochs the run will take.
+            object.__setattr__(self, "epochs", DEFAULT_EPOCHS)
+        if self.epochs is not None:
+            _check_int("epochs", self.epochs, 1, 1_000_000)
         if self.minutes is not None:
             _check_float("minutes", self.minutes, 0.0, 60 * 24 * 365, low_open=True)
         _check_int("batch_size", self.batch_size, 1, 65536)

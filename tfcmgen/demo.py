@@ -7,12 +7,13 @@ Example:
 
 >>> from tfcmgen.config import TrainConfig
 >>> from tfcmgen.demo import run_demo
->>> run_demo(TrainConfig(out="runs/demo", minutes=5, epochs=1000))  # doctest: +SKIP
+>>> run_demo(TrainConfig(out="runs/demo", minutes=5)).grid  # doctest: +SKIP
 'runs/demo/held_out.png'
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 from tfcmgen.config import TrainConfig
@@ -36,17 +37,59 @@ def held_out_captions(config: TrainConfig, per_pair: int = 2) -> list[str]:
     return captions
 
 
-def run_demo(config: TrainConfig, samples_per_caption: int = 6) -> str:
-    """Trains as `config` says, then writes `<out>/held_out.png`; returns its path."""
+# A colour+shape attribute classifier for 64x64 shapes, shipped with the package so the demo can
+# say what it got without training a judge (bench/folder_shapes.py trained it, 3 minutes).
+JUDGE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained",
+                          "shapes_judge64.keras")
+
+
+@dataclasses.dataclass
+class DemoResult:
+    """What `run_demo` made: the grid, and the judged held-out accuracy (None without a judge)."""
+
+    grid: str
+    held_out_accuracy: float | None
+    judged_images: int
+    summary: str
+
+
+def judge_held_out(generator, config: TrainConfig, per_pair: int = 32,
+                   judge_path: str = JUDGE_PATH):
+    """Joint colour+shape accuracy of `per_pair` images for each held-out pair, judged by the
+    bundled classifier; (None, 0) when it is missing or the images are not its size."""
+    if not os.path.isfile(judge_path) or generator.image_size != 64:
+        return None, 0
+    from tfcmgen.data.shapes import DEFAULT_HELD_OUT, POSITIONS, SIZES, caption_for
+    from tfcmgen.metrics.attribute_classifier import AttributeClassifier
+
+    judge = AttributeClassifier.load(judge_path)
+    pairs = config.held_out if config.held_out is not None else DEFAULT_HELD_OUT
+    captions, truth = [], []
+    for i, (colour, shape) in enumerate(pairs):
+        for j in range(per_pair):
+            captions.append(caption_for({"colour": colour, "shape": shape,
+                                         "size": SIZES[j % len(SIZES)],
+                                         "position": POSITIONS[(i + j) % len(POSITIONS)]}))
+            truth.append((colour, shape))
+    images = generator.generate(captions, num_per_caption=1, seed=config.seed + 1)
+    predicted = judge.predict_attributes(images)
+    right = [(c, s) == t for c, s, t in zip(predicted["colour"], predicted["shape"], truth)]
+    return sum(right) / len(right), len(right)
+
+
+def run_demo(config: TrainConfig, samples_per_caption: int = 6) -> DemoResult:
+    """Trains as `config` says, writes `<out>/held_out.png` and judges the held-out pairs."""
+    from tfcmgen.cli import run_summary
     from tfcmgen.data import caption_grid
     from tfcmgen.generation import load_generator
     from tfcmgen.training import train
 
-    train(config)
+    result = train(config)
     generator = load_generator(config.out)
     captions = held_out_captions(config)
     images = generator.generate(captions, num_per_caption=samples_per_caption, seed=config.seed)
     path = os.path.join(config.out, "held_out.png")
     labels = [c for c in captions for _ in range(samples_per_caption)]
     caption_grid(images, labels, path, cols=samples_per_caption)
-    return path
+    accuracy, count = judge_held_out(generator, config)
+    return DemoResult(path, accuracy, count, run_summary(config, result))

@@ -101,9 +101,11 @@ def test_caption_variants_draw_what_the_training_phrasing_draws(variant):
     from tfcmgen.models import CrossModalGAN
     from tfcmgen.text import CaptionTokenizer
 
+    # Word vectors of unit scale (seeded), so that two captions' sentences clearly differ.
+    vectors = np.random.default_rng(0).normal(size=(len(VOCABULARY), 8)).astype("float32")
     gan = CrossModalGAN(vocabulary_size=len(VOCABULARY), max_length=10, image_size=32,
-                        embedding_dim=8, condition_dim=8, noise_dim=8, generator_width=4,
-                        discriminator_width=4)
+                        embedding_dim=8, embedding_matrix=vectors, condition_dim=8, noise_dim=8,
+                        generator_width=4, discriminator_width=4)
     generator = TextToImageGenerator(gan, CaptionTokenizer(VOCABULARY, max_length=10))
 
     def draw(caption):

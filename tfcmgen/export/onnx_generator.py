@@ -22,6 +22,7 @@ import numpy as np
 
 from tfcmgen.runtime.images import to_uint8  # noqa: F401  (float [-1, 1] -> uint8, half to even)
 from tfcmgen.runtime.export_metadata import ExportError, ExportMetadata
+from tfcmgen.text.word_mapping import map_and_report, mapper_for_folder
 from tfcmgen.runtime.philox_noise import stateless_normal
 from tfcmgen.export.runtime_inputs import (
     check_captions,
@@ -109,6 +110,8 @@ class OnnxGenerator:
                 f"{' and '.join(expected)}"
             )
         self.tokenizer = self.metadata.tokenizer(path)
+        # Unknown words: spelling and word-vector neighbours (tfcmgen.text.word_mapping).
+        self.word_mapper = mapper_for_folder(path, self.tokenizer.vocabulary)
 
     @property
     def task(self) -> str:
@@ -153,6 +156,7 @@ class OnnxGenerator:
         captions = check_captions(captions)
         num_per_caption = check_num_per_caption(num_per_caption)
         seed = check_seed(seed)
+        captions = map_and_report(self.word_mapper, captions)
         captions = [c for c in captions for _ in range(num_per_caption)]
         ids = self.tokenizer.encode(captions)
         warn_unknown_only(captions, ids)
@@ -182,6 +186,6 @@ class OnnxGenerator:
         images, captions = pair_captions(
             prepare_source_images(images, self.image_size), check_captions(captions)
         )
-        ids = self.tokenizer.encode(captions)
+        ids = self.tokenizer.encode(map_and_report(self.word_mapper, captions))
         warn_unknown_only(captions, ids)
         return self.edit_from_tokens(np.asarray(images, np.float32) / 127.5 - 1.0, ids)

@@ -33,6 +33,7 @@ import os
 import re
 
 from tfcmgen.export.export_metadata import METADATA_FILE, VOCABULARY_FILE, ExportError
+from tfcmgen.text.word_mapping import WORD_MAP_FILE
 from tfcmgen.export.staging import check_destination, stamp_manifest, staged_folder
 from tfcmgen.ownership import check_not_inside
 from tfcmgen.runs import RunFolderError
@@ -134,7 +135,11 @@ def export_run(config) -> list[str]:
             folder = os.path.join(staging, subfolder)
             os.makedirs(folder)
             options = {"opset": config.opset} if name == "onnx" else {}
+            if name == "savedmodel":
+                # Word-vector neighbours map inside the served graph too (tfcmgen.text.word_mapping).
+                options["aliases"] = generator.word_mapper.neighbours
             writer()(model, vocabulary, folder, source=source, **options)
+            generator.word_mapper.save(os.path.join(folder, WORD_MAP_FILE))
             metadata = stamp_manifest(folder)
             parts.append(metadata)
             subfolders.append(subfolder)
@@ -151,6 +156,7 @@ def export_run(config) -> list[str]:
             onnx_opset=next((p.onnx_opset for p in parts if p.onnx_opset), None),
         )
         vocabulary.save(os.path.join(staging, VOCABULARY_FILE))
+        generator.word_mapper.save(os.path.join(staging, WORD_MAP_FILE))
         root.save(staging)
     written.append(os.path.join(out, METADATA_FILE))
     return written

@@ -4,9 +4,9 @@ A SavedModel is a program: loading one runs its graph, which may read and write 
 exports you trust; `tfcmgen` loads a SavedModel only from a folder the user names as the model to
 run (`generate --model EXPORT`), never while looking for something else.
 
-The serving graph tokenizes with a tensorflow-text op (`CaseFoldUTF8`), which is registered only
-once `tensorflow_text` is imported: `tf.saved_model.load` fails with "Op type not registered
-'CaseFoldUTF8'" otherwise. `load_savedmodel` imports it first; other loaders must do the same.
+The serving graph uses core TensorFlow ops only, so any TensorFlow client loads it. Exports made by
+tfcmgen before that used the tensorflow-text op `CaseFoldUTF8`, registered only once
+`tensorflow_text` is imported; `load_savedmodel` imports it first so those still load.
 
 Example:
 
@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from tfcmgen.runtime.export_metadata import ExportError, ExportMetadata
+from tfcmgen.text.word_mapping import map_and_report, mapper_for_folder
 from tfcmgen.export.runtime_inputs import (
     check_captions,
     check_noise,
@@ -56,8 +57,8 @@ class SavedModelGenerator:
     def __init__(self, path: str):
         import tensorflow as tf
 
-        # Registers CaseFoldUTF8 and the other tensorflow-text ops; without it loading fails
-        # with "Op type not registered 'CaseFoldUTF8'".
+        # Older exports tokenize with CaseFoldUTF8 (tensorflow-text); without this import they fail
+        # with "Op type not registered 'CaseFoldUTF8'". New exports use core ops only.
         import tensorflow_text  # noqa: F401
 
         self.path = path
@@ -74,6 +75,9 @@ class SavedModelGenerator:
         if missing:
             raise ExportError(f"the SavedModel in {self.model_path!r} lacks signatures {missing}")
         self.tokenizer = self.metadata.tokenizer(path)
+        # Spelling and word-vector neighbours, in Python before the graph (which maps only the
+        # neighbours itself: see tfcmgen.text.word_mapping).
+        self.word_mapper = mapper_for_folder(path, self.tokenizer.vocabulary)
         self._tf = tf
 
     @property
@@ -104,6 +108,7 @@ class SavedModelGenerator:
         captions = check_captions(captions)
         num_per_caption = check_num_per_caption(num_per_caption)
         seed = check_seed(seed)
+        captions = map_and_report(self.word_mapper, captions)
         captions = [c for c in captions for _ in range(num_per_caption)]
         if not captions:
             return self._empty()
@@ -127,6 +132,7 @@ class SavedModelGenerator:
         seed = check_seed(seed)
         if not captions:
             return
+        captions = map_and_report(self.word_mapper, captions)
         ids = np.asarray(self.tokenizer.encode(captions), np.int32)
         warn_unknown_only(captions, ids)
         total = len(ids) * num_per_caption
@@ -162,6 +168,7 @@ class SavedModelGenerator:
 
         check_task(self.path, self.task, "edit")
         images, captions = pair_captions(to_rgb_batch(images), check_captions(captions))
+        captions = map_and_report(self.word_mapper, captions)
         if not len(images):
             return self._empty()
         warn_unknown_only(captions, self.tokenizer.encode(captions))

@@ -42,7 +42,8 @@ def check_vocabulary(model, vocabulary):
     return vocabulary
 
 
-def write_savedmodel(model, vocabulary, folder: str, source: str = "") -> ExportMetadata:
+def write_savedmodel(model, vocabulary, folder: str, source: str = "",
+                     aliases=None) -> ExportMetadata:
     """Writes the SavedModel, `vocab.txt` and the marker into the existing empty `folder`.
 
     Args:
@@ -50,6 +51,8 @@ def write_savedmodel(model, vocabulary, folder: str, source: str = "") -> Export
         vocabulary: Vocabulary, token list or vocabulary file of the model.
         folder: str. Existing empty folder.
         source: str. Where the model came from (recorded in the marker).
+        aliases: dict or None. Unknown word -> vocabulary word, mapped by the graph's tokenizer
+            (`CaptionTokenizer(aliases=...)`; see `tfcmgen.text.word_mapping`). Defaults to None.
 
     Returns:
         The `ExportMetadata` written to `folder`.
@@ -58,7 +61,8 @@ def write_savedmodel(model, vocabulary, folder: str, source: str = "") -> Export
 
     vocabulary = check_vocabulary(model, vocabulary)
     task = model_task(model)
-    tokenizer = CaptionTokenizer(vocabulary, max_length=model.max_length, name="caption_tokenizer")
+    tokenizer = CaptionTokenizer(vocabulary, max_length=model.max_length, aliases=aliases,
+                                 name="caption_tokenizer")
     functions = EXPORT_TASKS[task].signatures(model, tokenizer)
     if "serving_default" not in functions:
         raise ValueError(f"the {task!r} export defines no 'serving_default' signature")

@@ -51,12 +51,19 @@ class TextToImageGenerator:
             the images).
         tokenizer: CaptionTokenizer. The tokenizer with the model's vocabulary.
         source: str. Where the model came from (shown in messages).
+        word_mapper: `tfcmgen.text.word_mapping.WordMapper` or None. Maps words the vocabulary
+            lacks to known ones before tokenising, and logs what it mapped. None: spelling only
+            (`load_generator` passes the run's word-vector neighbours too). Defaults to None.
     """
 
-    def __init__(self, model, tokenizer, source: str = ""):
+    def __init__(self, model, tokenizer, source: str = "", word_mapper=None):
+        from tfcmgen.text.word_mapping import WordMapper
+
         self.model = model
         self.tokenizer = tokenizer
         self.source = source
+        self.word_mapper = word_mapper if word_mapper is not None \
+            else WordMapper(tokenizer.vocabulary)
 
     @property
     def task(self) -> str:
@@ -69,7 +76,12 @@ class TextToImageGenerator:
     def token_ids(self, captions: list[str]) -> np.ndarray:
         import tensorflow as tf
 
-        return self.tokenizer(tf.constant(list(captions), dtype=tf.string)).numpy()
+        from tfcmgen.text.word_mapping import report_mappings
+
+        captions = list(captions)
+        mapped, mappings = self.word_mapper.map_captions(captions)
+        report_mappings(mappings, captions)
+        return self.tokenizer(tf.constant(mapped, dtype=tf.string)).numpy()
 
     def generate(self, captions: list[str], num_per_caption: int = 1, seed: int = 0) -> np.ndarray:
         """Images for each caption, `num_per_caption` in a row: uint8 [len*num, H, W, 3]."""
@@ -150,7 +162,10 @@ def load_generator(path: str | None = None, allow_export: bool = True):
             f"was trained with {vocab_size}: the vocabulary does not belong to this model"
         )
     tokenizer = CaptionTokenizer(vocabulary.tokens, max_length=config.max_length)
-    return TextToImageGenerator(model, tokenizer, source=run.root)
+    from tfcmgen.text.word_mapping import mapper_for_folder
+
+    return TextToImageGenerator(model, tokenizer, source=run.root,
+                                word_mapper=mapper_for_folder(run.root, vocabulary))
 
 
 def generate_grid(config: GenerateConfig) -> str:

@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 # Only these fields may differ when a run folder is trained again: they extend or budget the run
 # without changing what is trained.
+# Keras' epoch counter for a run that only a time budget ends.
+_UNBOUNDED_EPOCHS = 1_000_000_000
 _RESUMABLE_FIELDS = ("epochs", "minutes", "backup_every_steps", "evaluate_every")
 
 
@@ -48,6 +50,10 @@ class TrainResult:
     history: dict
     seconds: float
     stopped_by_budget: bool
+    # Global steps done when the run ended (resumed runs count their earlier steps too).
+    steps: int = 0
+    # What ended it: "minutes" (the time budget), "epochs" or "callback" (e.g. early stopping).
+    ended_by: str = "epochs"
 
 
 def train(config: TrainConfig, verbose: int | str = "auto", **task_options) -> TrainResult:
@@ -73,6 +79,9 @@ def train(config: TrainConfig, verbose: int | str = "auto", **task_options) -> T
 
     train_data, validation_data = task.load_data()
     logger.info("training data: %s", train_data.summary())
+    if task.augments:
+        train_data, config = resolve_augment(config, train_data)
+        task.config = config
     vocabulary, matrix = prepare_text(
         config, run, task.vocabulary_captions(train_data), resuming, write=chief
     )
@@ -97,8 +106,11 @@ def train(config: TrainConfig, verbose: int | str = "auto", **task_options) -> T
         callbacks.append(keras.callbacks.TensorBoard(run.logs_dir, write_graph=False))
 
     history = {}
+    steps_before = backup.step
+    # No --epochs with --minutes: the time budget alone ends the run.
+    epochs = config.epochs if config.epochs is not None else _UNBOUNDED_EPOCHS
     try:
-        while backup.step < config.epochs * steps_per_epoch:
+        while backup.step < epochs * steps_per_epoch:
             first_step, epoch, done_in_epoch = backup.step, backup.epoch, backup.step_in_epoch
             # A run resumed mid-epoch first finishes that epoch, then runs the rest.
             if dataset is None:
@@ -106,7 +118,7 @@ def train(config: TrainConfig, verbose: int | str = "auto", **task_options) -> T
             fitted = model.fit(
                 data_stream(dataset, first_step, config),
                 initial_epoch=epoch,
-                epochs=epoch + 1 if done_in_epoch else config.epochs,
+                epochs=epoch + 1 if done_in_epoch else epochs,
                 steps_per_epoch=steps_per_epoch - done_in_epoch,
                 callbacks=callbacks,
                 verbose=verbose,
@@ -124,12 +136,21 @@ def train(config: TrainConfig, verbose: int | str = "auto", **task_options) -> T
         backup.close()
     if chief:
         save_model_atomic(model, run.model_path)
+    stopped_by_budget = bool(budget is not None and budget.stopped)
+    if stopped_by_budget and backup.step - steps_before <= 1:
+        logger.warning("the minutes=%g budget ran out during the first step (start-up and the "
+                       "first step took %.1f min): the model has barely trained; give more "
+                       "minutes", config.minutes, (time.monotonic() - started) / 60)
+    ended_by = "minutes" if stopped_by_budget else (
+        "epochs" if backup.step >= epochs * steps_per_epoch else "callback")
     return TrainResult(
         run=run,
         model=model,
         history=history,
         seconds=time.monotonic() - started,
-        stopped_by_budget=bool(budget is not None and budget.stopped),
+        stopped_by_budget=stopped_by_budget,
+        steps=int(backup.step),
+        ended_by=ended_by,
     )
 
 
@@ -172,6 +193,8 @@ def check_resume(config: TrainConfig, run: RunFolder) -> bool:
         for f in dataclasses.fields(TrainConfig)
         if f.name not in _RESUMABLE_FIELDS
         and getattr(previous, f.name) != getattr(config, f.name)
+        # "auto" was resolved to the concrete choice saved in config.json (resolve_augment).
+        and not (f.name == "augment" and config.augment == "auto")
     ]
     if differing:
         raise ConfigError(
@@ -180,6 +203,28 @@ def check_resume(config: TrainConfig, run: RunFolder) -> bool:
             f"{run.config_path}` or choose a new --out"
         )
     return True
+
+
+def resolve_augment(config: TrainConfig, train_data):
+    """`(train_data, config)` with `augment="auto"` replaced by the choice the data supports.
+
+    `decide_augmentation` tests whether a small classifier tells the images from their mirror
+    (and rotated) images; the decision is logged and goes into config.json, so the run folder
+    says what was used and `--config RUN/config.json` reuses it. It is seeded, so a resumed run
+    decides the same. The images are decoded here once; the task's dataset reuses them.
+    """
+    if config.augment != "auto":
+        return train_data, config
+    from tfcmgen.data import decode_images
+    from tfcmgen.data.augmentation import decide_augmentation
+
+    train_data = decode_images(train_data, config.image_size, strict=config.strict)
+    decision = decide_augmentation(train_data.images, [c[0] for c in train_data.captions],
+                                   seed=config.seed)
+    logger.warning("%s: %s (decided in %.0f s; set --augment to override)", train_data.name,
+                   decision, decision.seconds)
+    # prepare_text writes this config (with the concrete choice) into config.json.
+    return train_data, config.replace(augment=decision.augment)
 
 
 def prepare_text(config: TrainConfig, run: RunFolder, captions: list[str], resuming: bool,
@@ -218,6 +263,15 @@ def prepare_text(config: TrainConfig, run: RunFolder, captions: list[str], resum
             "pretrained word vectors %s cover %.1f%% of the %d-word vocabulary",
             config.word_vectors, 100 * coverage, len(vocabulary) - 2,
         )
+        if write:
+            # The vectors know far more words than the captions: keep, for generation, each known
+            # word's nearest vocabulary word (tfcmgen.text.word_mapping), not the vectors.
+            from tfcmgen.text.word_mapping import WORD_MAP_FILE, build_neighbours, save_word_map
+
+            neighbours, known = build_neighbours(vocabulary, config.word_vectors)
+            save_word_map(os.path.join(run.root, WORD_MAP_FILE), neighbours, known)
+            logger.info("word map: %d words the captions lack map to vocabulary words",
+                        len(neighbours))
     else:
         matrix = train_word2vec(
             captions,

@@ -45,6 +45,8 @@ class Task:
     # TrainConfig's own fields (one source of truth per setting).
     model_class = ""
     config_arguments: tuple = ()
+    # Whether `dataset` applies `config.augment` (the runner then resolves "auto" first).
+    augments = False
 
     def __init__(self, config: TrainConfig, **options):
         if config.task != self.name:

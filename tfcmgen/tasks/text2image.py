@@ -32,6 +32,7 @@ class TextToImageTask(Task):
     config_arguments = ("vocabulary_size", "max_length", "image_size", "embedding_dim",
                         "embedding_matrix", "text_pooling", "fusion", "noise_dim",
                         "generator_width", "discriminator_width", "seed")
+    augments = True
 
     def dataset(self, train_data, tokenizer):
         from tfcmgen.data import CAPTIONED_ATTRIBUTES, make_dataset
@@ -44,8 +45,10 @@ class TextToImageTask(Task):
             batch_size=config.batch_size,
             shuffle=True,
             # Flips swap "left"/"right" in the caption; rotation and crop only touch captions
-            # that name no position, so no augmentation makes a caption false.
-            augment="auto",
+            # that name no position, so no augmentation makes a caption false. The runner has
+            # resolved "auto" from the data (resolve_augment).
+            augment=config.augment,
+            word_dropout=config.word_dropout,
             seed=config.seed,
             mismatch_on=CAPTIONED_ATTRIBUTES if config.data == "shapes" else None,
             near_miss=config.near_miss,

@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from tfcmgen.text import case_folding
 from tfcmgen.text.normalize import re2_patterns
-from tfcmgen.text.pure_tokenizer import check_max_length
+from tfcmgen.text.pure_tokenizer import check_aliases, check_max_length
 from tfcmgen.text.vocabulary import PAD_ID, SPECIAL_TOKENS, UNK_ID, as_vocabulary
 
 # Op types the layer adds beyond core TensorFlow: none. Case folding is two hash-table lookups
@@ -46,6 +46,10 @@ class CaptionTokenizer(keras.layers.Layer):
             layer is made; the token list is stored in the layer config, so a saved `.keras` file
             does not need the file).
         max_length: int. Number of ids per caption. Defaults to 16.
+        aliases: dict str -> str or None. Extra words the table maps to a vocabulary word's id,
+            e.g. the word-vector neighbours of `tfcmgen.text.word_mapping` ("crimson" -> "red"),
+            so an exported SavedModel maps them in the graph. Stored in the layer config.
+            Defaults to None.
         **kwargs: passed on to `keras.layers.Layer` (e.g. `name`).
 
     Example:
@@ -57,7 +61,7 @@ class CaptionTokenizer(keras.layers.Layer):
         Unicode Standard Annex #15 (normalization) and #44 (NFKC_Casefold, general categories).
     """
 
-    def __init__(self, vocabulary, max_length=16, **kwargs):
+    def __init__(self, vocabulary, max_length=16, aliases=None, **kwargs):
         super().__init__(**kwargs)
         check_max_length(max_length)
         self.vocabulary = as_vocabulary(vocabulary)
@@ -71,6 +75,9 @@ class CaptionTokenizer(keras.layers.Layer):
         # The special tokens map to [UNK] like any other non-word (split never yields them); they
         # also keep the table non-empty for a vocabulary without words, which TF refuses.
         ids = [UNK_ID] * len(SPECIAL_TOKENS) + list(range(len(SPECIAL_TOKENS), len(tokens)))
+        self.aliases = check_aliases(aliases, self.vocabulary)
+        tokens = tokens + list(self.aliases)
+        ids = ids + [self.vocabulary.lookup(target) for target in self.aliases.values()]
         with tf.init_scope():
             # Made eagerly even when the layer is built inside a tf.function or a tf.data map.
             self._table = tf.lookup.StaticHashTable(
@@ -185,4 +192,6 @@ class CaptionTokenizer(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update({"vocabulary": self.vocabulary.tokens, "max_length": self.max_length})
+        if self.aliases:
+            config["aliases"] = dict(self.aliases)
         return config

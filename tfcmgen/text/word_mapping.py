@@ -122,9 +122,14 @@ class WordMapper:
         self.spelling = bool(spelling)
         self._cache: dict[str, tuple[str | None, str]] = {}
 
-    def save(self, path) -> None:
-        """Writes the mapper's neighbours and known words as `word_map.tsv` (`save_word_map`)."""
+    def save(self, path) -> bool:
+        """Writes the neighbours and known words as `word_map.tsv` (`save_word_map`) if there are
+        any (runs without word vectors have none: spelling needs only the vocabulary); returns
+        whether it wrote the file."""
+        if not self.neighbours and not self.known:
+            return False
         save_word_map(path, self.neighbours, self.known)
+        return True
 
     def map_word(self, word: str) -> tuple[str | None, str]:
         """`(target, how)` for a normalised word the vocabulary lacks (see `WordMapping`)."""
@@ -187,12 +192,23 @@ class WordMapper:
 
 
 def report_mappings(mappings, captions, log=logger) -> None:
-    """Logs one warning per caption that had unknown words, saying what became of each."""
+    """Logs one warning per caption that had unknown words, saying what became of each.
+
+    A caption none of whose words is known or mapped is left to the loaders' own warning ("has no
+    word the model knows"): one message per problem.
+    """
     by_caption: dict[int, list[WordMapping]] = {}
     for mapping in mappings:
         by_caption.setdefault(mapping.caption, []).append(mapping)
     for index, items in by_caption.items():
-        log.warning("caption %r: %s", captions[index], ", ".join(str(m) for m in items))
+        nothing_known = all(m.target is None for m in items) and \
+            len(items) == len(split_words(_text(captions[index])))
+        if not nothing_known:
+            log.warning("caption %r: %s", captions[index], ", ".join(str(m) for m in items))
+
+
+def _text(caption):
+    return caption.decode("utf-8", errors="replace") if isinstance(caption, bytes) else caption
 
 
 def map_and_report(mapper, captions, log=logger) -> list[str]:
