@@ -148,6 +148,8 @@ def parse_args(argv=None):
     p.add_argument("--out", default="bench/out/colored_mnist")
     p.add_argument("--per-caption", type=int, default=10, help="images per pair and variant")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--eval-only", action="store_true",
+                   help="judge the existing export in --out again (no writing, no training)")
     p.add_argument("--train-option", action="append", default=[],
                    help="extra `tfcmgen train` flag, e.g. --train-option=--augment=flip")
     return p.parse_args(argv)
@@ -159,9 +161,9 @@ def main(argv=None) -> int:
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores (shared with other work)")
     print(f"command: {' '.join([sys.executable] + sys.argv)}")
-    if os.path.isdir(args.out):
+    if os.path.isdir(args.out) and not args.eval_only:
         shutil.rmtree(args.out)
-    os.makedirs(args.out)
+    os.makedirs(args.out, exist_ok=True)
     x, y = mnist_data()
     x = x.reshape(-1, 28, 28).astype(np.uint8)
     y = y.astype(int)
@@ -178,13 +180,22 @@ def main(argv=None) -> int:
             templates = rng.choice(len(TEMPLATES), size=3, replace=False)
             captions.append([TEMPLATES[t].format(d=DIGITS[y[i]], c=c) for t in templates])
             pairs.append((y[i], c))
-    folder = write_caption_folder(os.path.join(args.out, "folder"), np.stack(images), captions)
+    folder = os.path.join(args.out, "folder")
+    if not args.eval_only:
+        write_caption_folder(folder, np.stack(images), captions)
     print(f"wrote {folder}: {len(images)} images, {sum(map(len, captions))} captions, "
           f"held-out pairs {HELD_OUT}")
 
     started = time.monotonic()
-    judge = train_digit_judge(np.stack([np.pad(x[i], 2) for i in judge_idx]), y[judge_idx],
-                              seed=args.seed)
+    judge_path = os.path.join(os.path.dirname(args.out), f"mnist_digit_judge_{args.seed}.keras")
+    if os.path.isfile(judge_path):  # the same digits and seed give the same judge
+        import keras
+
+        judge = keras.saving.load_model(judge_path)
+    else:
+        judge = train_digit_judge(np.stack([np.pad(x[i], 2) for i in judge_idx]), y[judge_idx],
+                                  seed=args.seed)
+        judge.save(judge_path)
     real_test = np.stack([paint(x[i], COLOUR_NAMES[k % 6]) for k, i in enumerate(judge_test_idx)])
     judge_accuracy = float(np.mean(judge_digits(judge, real_test) == y[judge_test_idx]))
     colour_accuracy = float(np.mean(
@@ -193,9 +204,14 @@ def main(argv=None) -> int:
           f"on 500 real digits neither saw ({time.monotonic() - started:.0f} s)")
 
     run, export = os.path.join(args.out, "run"), os.path.join(args.out, "export")
-    with open(os.path.join(args.out, "train.log"), "w") as log:
-        seconds, steps = train_and_export(folder, run, export, 32, args.minutes, args.max_steps,
-                                          extra=args.train_option, log=log)
+    if args.eval_only:
+        with open(os.path.join(args.out, "results.json"), encoding="utf-8") as f:
+            previous = json.load(f)
+        seconds, steps = previous["train_seconds"], previous["steps"]
+    else:
+        with open(os.path.join(args.out, "train.log"), "w") as log:
+            seconds, steps = train_and_export(folder, run, export, 32, args.minutes,
+                                              args.max_steps, extra=args.train_option, log=log)
     with open(os.path.join(run, "config.json"), encoding="utf-8") as f:
         augment = json.load(f).get("augment")
     print(f"trained through the CLI: {seconds / 60:.1f} min wall clock (start-up included), "

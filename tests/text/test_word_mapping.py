@@ -24,6 +24,8 @@ def test_typos_map_by_spelling_and_short_words_only_by_a_swap():
     assert mapper.map_word("teh") == ("the", "spelling")        # adjacent swap
     assert mapper.map_word("bleu") == ("blue", "spelling")
     assert WordMapper(["[PAD]", "[UNK]", "white"]).map_word("whte") == ("white", "spelling")
+    # ...but a word that begins a vocabulary word is another form of it, not a typo.
+    assert WordMapper(["[PAD]", "[UNK]", "drawn"]).map_word("draw") == (None, "unknown")
     assert mapper.map_word("writen") == ("written", "spelling")  # one letter left out
     assert mapper.map_word("handwriten") == ("handwritten", "spelling")
     # "for" is one insertion from "four": short words map only by a swap of two letters (or a

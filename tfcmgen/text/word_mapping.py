@@ -12,8 +12,9 @@ a known one where that is safe:
 2. Spelling: a word neither the vocabulary nor the vectors know is taken for a typo and maps to the
    vocabulary word at the smallest optimal-string-alignment distance (rapidfuzz), within a limit
    that grows with the word's length (`max_spelling_edits`): none below 3 letters; up to 4 only a
-   swap of two adjacent letters ("teh" -> "the") or one letter left out of a longer word ("whte"
-   -> "white"), so "for" never becomes "four"; 1 edit up to 7 letters, 2 from 8. A word the vectors know but place far from every vocabulary word is a real
+   swap of two adjacent letters ("teh" -> "the") or one letter left out inside a longer word
+   ("whte" -> "white", but not "draw" -> "drawn"), so "for" never becomes "four"; 1 edit up to 7
+   letters, 2 from 8. A word the vectors know but place far from every vocabulary word is a real
    word the model cannot draw ("beautiful", "please"): it stays unknown and is masked.
 
 Where each path maps:
@@ -162,9 +163,11 @@ class WordMapper:
             # Short words: only a swap of two adjacent letters ("teh"), or one letter left out of
             # a word of 5 or more ("whte"); any other edit too often makes another real word
             # ("for" -> "four", "bed" -> "red").
+            # A word that begins the longer one is rather another form of it ("draw", "drawn").
             candidates = [c for c in candidates
                           if (len(c) == len(word) and sorted(c) == sorted(word))
-                          or (len(c) == len(word) + 1 and len(c) >= 5)]
+                          or (len(c) == len(word) + 1 and len(c) >= 5
+                              and not c.startswith(word))]
         if not candidates:
             return None, "unknown"
         return candidates[0], "spelling"
