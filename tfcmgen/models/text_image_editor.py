@@ -12,6 +12,13 @@ from tfcmgen import registry
 from tfcmgen.models.adversarial_model import AdversarialModel, check_choice, check_weight
 from tfcmgen.models.diff_augment import check_policy
 from tfcmgen.models.discriminator import Discriminator
+from tfcmgen.models.edit_blocks import (
+    OUTPUTS,
+    PIXEL_LOSSES,
+    FusedResidualBlock,
+    UpsamplingBlock,
+    per_example_l1,
+)
 from tfcmgen.models.generator import check_image_size, check_positive_int
 from tfcmgen.models.presets import is_text
 from tfcmgen.runtime.images import pair_captions, prepare_source_images, to_float, to_uint8
@@ -23,165 +30,6 @@ TEXT_POOLINGS = tuple(registry.TEXT_POOLINGS)
 # learn (or, frozen, are a rich random projection of local patches) within a CPU budget.
 ENCODER_LAYERS = ("block1_pool", "block2_pool", "block3_pool")
 ADVERSARIAL_LOSSES = tuple(registry.LOSSES)
-
-
-def _per_example_mse(a, b):
-    difference = tf.cast(a, tf.float32) - tf.cast(b, tf.float32)
-    return tf.reduce_mean(tf.square(difference), axis=[1, 2, 3])
-
-
-def _per_example_l1(a, b):
-    difference = tf.cast(a, tf.float32) - tf.cast(b, tf.float32)
-    return tf.reduce_mean(tf.abs(difference), axis=[1, 2, 3])
-
-
-# Pixel losses of the reconstruction and paired terms: per-example means over pixels, [B].
-# "mse" learns text-driven edits several times faster than "l1" from a source-copying start: an
-# L1 gradient is only a sign, so it cannot tell a slightly wrong pixel from a badly wrong one
-# (measured: 0.92 against 0.00-0.60 colour-change accuracy after 600 steps at 32x32).
-PIXEL_LOSSES = {"mse": _per_example_mse, "l1": _per_example_l1}
-
-
-class _FusedConv(keras.layers.Layer):
-    """3x3 conv, batch norm, text fusion (FiLM / gated / ...), optional ReLU."""
-
-    def __init__(self, width, fusion, activation=True, **kwargs):
-        super().__init__(**kwargs)
-        self.width = width
-        self.activation = activation
-        self.conv = keras.layers.Conv2D(width, 3, padding="same", use_bias=False, name="conv")
-        # Synchronised statistics so that a mirrored run takes the same step as one device.
-        self.norm = keras.layers.BatchNormalization(momentum=0.9, synchronized=True, name="bn")
-        self.fusion = tfcm_layers.FeatureFusion(fusion, width, name="fusion")
-
-    def build(self, inputs_shape, text_shape):
-        self.conv.build(inputs_shape)
-        shape = (*inputs_shape[:-1], self.width)
-        self.norm.build(shape)
-        self.fusion.build([text_shape, shape])
-
-    def call(self, inputs, text, training=None):
-        x = self.fusion([text, self.norm(self.conv(inputs), training=training)])
-        return ops.relu(x) if self.activation else x
-
-
-class _FusedResidualBlock(keras.layers.Layer):
-    """`x + F(x, text)` with `F` = fused conv, ReLU, fused conv (the text enters twice)."""
-
-    def __init__(self, width, fusion, **kwargs):
-        super().__init__(**kwargs)
-        self.first = _FusedConv(width, fusion, name="first")
-        self.second = _FusedConv(width, fusion, activation=False, name="second")
-
-    def build(self, inputs_shape, text_shape):
-        self.first.build(inputs_shape, text_shape)
-        self.second.build(inputs_shape, text_shape)
-
-    def call(self, inputs, text, training=None):
-        x = self.first(inputs, text, training=training)
-        return inputs + self.second(x, text, training=training)
-
-
-class _UpsamplingBlock(keras.layers.Layer):
-    """Nearest-neighbour 2x upsampling then a fused conv (no transposed-conv checkerboard)."""
-
-    def __init__(self, width, fusion, **kwargs):
-        super().__init__(**kwargs)
-        self.width = width
-        self.upsample = keras.layers.UpSampling2D(2, interpolation="nearest", name="upsample")
-        self.fused = _FusedConv(width, fusion, name="fused")
-
-    def build(self, inputs_shape, text_shape):
-        batch, height, width, channels = inputs_shape
-        up = (batch, None if height is None else 2 * height, None if width is None else 2 * width,
-              channels)
-        self.fused.build(up, text_shape)
-
-    def call(self, inputs, text, training=None):
-        return self.fused(self.upsample(inputs), text, training=training)
-
-
-class _DirectOutput(keras.layers.Layer):
-    """`tanh(conv(features, source))`: the decoder draws every pixel."""
-
-    kernel_initializer = "glorot_uniform"
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.to_rgb = keras.layers.Conv2D(
-            3, 3, padding="same", kernel_initializer=self.kernel_initializer, name="to_rgb"
-        )
-
-    def build(self, features_shape, images_shape):
-        self.to_rgb.build(features_shape)
-
-    def call(self, features, images):
-        return ops.tanh(self.to_rgb(features))
-
-
-class _ResidualOutput(_DirectOutput):
-    """`clip(source + 2 tanh(conv(features, source)), -1, 1)`: the decoder draws the change.
-
-    Keeping the source is the zero change, and the pixel terms reach every pixel's change at full
-    strength (unlike a mask, whose gradient vanishes where it closes). The clip only cuts values
-    beyond the image range, where any target in [-1, 1] is already met. The change starts at zero:
-    an untrained editor returns its input.
-    """
-
-    kernel_initializer = "zeros"
-
-    def call(self, features, images):
-        return ops.clip(images + 2.0 * ops.tanh(self.to_rgb(features)), -1.0, 1.0)
-
-
-class _BlendOutput(_DirectOutput):
-    """`m * tanh(conv) + (1 - m) * source` with a predicted soft mask `m` (GANimation).
-
-    Pixels outside the mask are copied exactly; but where the mask closes early in training the
-    drawn pixels get no gradient, so it learns more slowly than `"residual"` on a CPU budget.
-    """
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.to_mask = keras.layers.Conv2D(1, 3, padding="same", name="to_mask")
-
-    def build(self, features_shape, images_shape):
-        super().build(features_shape, images_shape)
-        self.to_mask.build(features_shape)
-
-    def call(self, features, images):
-        mask = ops.sigmoid(self.to_mask(features))
-        return mask * ops.tanh(self.to_rgb(features)) + (1.0 - mask) * images
-
-
-class _MaskedResidualOutput(_ResidualOutput):
-    """`clip(source + m * 2 tanh(conv), -1, 1)`: a change, confined by a predicted soft mask `m`.
-
-    The mask multiplies an image-derived "where" with a text-derived "what", which a residual alone
-    must build from ReLUs. As the change starts at zero, the mask gets no gradient until the change
-    exists, so it cannot close early (the failure of `"blend"`).
-    """
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.to_mask = keras.layers.Conv2D(1, 3, padding="same", name="to_mask")
-
-    def build(self, features_shape, images_shape):
-        super().build(features_shape, images_shape)
-        self.to_mask.build(features_shape)
-
-    def call(self, features, images):
-        mask = ops.sigmoid(self.to_mask(features))
-        return ops.clip(images + mask * 2.0 * ops.tanh(self.to_rgb(features)), -1.0, 1.0)
-
-
-# How the decoder's last features become the edited image.
-OUTPUTS = {
-    "residual": _ResidualOutput,
-    "masked_residual": _MaskedResidualOutput,
-    "blend": _BlendOutput,
-    "direct": _DirectOutput,
-}
 
 
 @keras.saving.register_keras_serializable(package="tfcmgen")
@@ -395,7 +243,7 @@ class TextImageEditor(AdversarialModel):
             momentum=0.9, synchronized=True, name="adapter_norm"
         )
         self.blocks = [
-            _FusedResidualBlock(self.width, fusion, name=f"residual{i}")
+            FusedResidualBlock(self.width, fusion, name=f"residual{i}")
             for i in range(self.num_blocks)
         ]
         self.up_blocks = []
@@ -403,7 +251,7 @@ class TextImageEditor(AdversarialModel):
         downsampling = self.encoder.downsampling * self.adapter_strides
         for i in range(downsampling.bit_length() - 1):
             channels = max(8, channels // 2)
-            self.up_blocks.append(_UpsamplingBlock(channels, fusion, name=f"up{i}"))
+            self.up_blocks.append(UpsamplingBlock(channels, fusion, name=f"up{i}"))
         self.output_head = OUTPUTS[output_mode](name=f"{output_mode}_output")
 
         # ---- Matching-aware discriminator, with its own text encoder ----
@@ -576,7 +424,7 @@ class TextImageEditor(AdversarialModel):
         pixel_loss = PIXEL_LOSSES[self.pixel_loss]
         reconstruction = self._mean(is_reconstruction * pixel_loss(edited, source), global_batch)
         # L1, whatever `pixel_loss` is: a sparse, minimal-change prior (change few pixels).
-        content = self._mean(is_edit * _per_example_l1(edited, source), global_batch)
+        content = self._mean(is_edit * per_example_l1(edited, source), global_batch)
         g_loss = (adversarial + self.reconstruction_weight * reconstruction
                   + self.content_weight * content)
         paired = tf.zeros([])
