@@ -81,7 +81,7 @@ def test_a_truncated_keras_file_is_not_reported_missing(tiny_run, tmp_path, caps
     ("strict", 1, "strict must be true or false"),
     ("out", 42, "out must be a string; received out=42"),
     ("data", ["shapes"], "data must be a string"),
-    ("epochs", 2.0, "epochs must be an integer; received epochs=2.0"),
+    ("batch_size", 2.0, "batch_size must be an integer; received batch_size=2.0"),
     ("minutes", "5", "minutes must be a number or null"),
     ("word_vectors", 3, "word_vectors must be a string or null"),
     ("held_out", "red circle", "held_out must be a list or null"),
