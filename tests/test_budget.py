@@ -33,7 +33,7 @@ def test_dry_run_shows_the_resolved_budget():
 @pytest.mark.slow
 def test_minutes_alone_train_past_the_default_epochs_and_say_so(tmp_path, monkeypatch):
     import tfcmgen.config
-    from tfcmgen.cli import run_summary
+    from tfcmgen.jobs.runner import run_summary
     from tfcmgen.training import train
 
     # A default of 2 epochs keeps the test short; minutes alone must not stop there.

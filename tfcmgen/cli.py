@@ -140,23 +140,11 @@ def _cmd_train(args) -> int:
     if args.dry_run:
         print(config.to_json())
         return 0
-    from tfcmgen.jobs.runner import train
+    from tfcmgen.jobs.runner import run_summary, train
 
     result = train(config)
     print(run_summary(config, result))
     return 0
-
-
-def run_summary(config, result) -> str:
-    """One line: steps, minutes, what ended the run, where the model is."""
-    if result.ended_by == "minutes":
-        reason = f"the --minutes {config.minutes:g} budget ran out"
-    elif result.ended_by == "epochs":
-        reason = f"all {config.epochs} epochs done"
-    else:
-        reason = "a callback stopped it"
-    return (f"trained {result.steps} steps in {result.seconds / 60:.1f} min; ended because "
-            f"{reason}; model: {result.run.model_path}")
 
 
 def _cmd_demo(args) -> int:

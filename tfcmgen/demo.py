@@ -79,10 +79,9 @@ def judge_held_out(generator, config: TrainConfig, per_pair: int = 32,
 
 def run_demo(config: TrainConfig, samples_per_caption: int = 6) -> DemoResult:
     """Trains as `config` says, writes `<out>/held_out.png` and judges the held-out pairs."""
-    from tfcmgen.cli import run_summary
     from tfcmgen.data import caption_grid
     from tfcmgen.generation import load_generator
-    from tfcmgen.training import train
+    from tfcmgen.jobs.runner import run_summary, train
 
     result = train(config)
     generator = load_generator(config.out)

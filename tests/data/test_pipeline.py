@@ -336,7 +336,8 @@ def test_drop_remainder_and_repeat(shapes32, tokenizer):
     assert kept.element_spec["image"].shape[0] is None
     many = make_dataset(data, tokenizer, 32, 4, repeat=True).take(7)
     assert len(batches(many)) == 7
-    with pytest.raises(DatasetError, match="10 images, fewer than batch_size=16"):
+    with pytest.raises(DatasetError,
+                       match="10 training images, fewer than batch_size=16.*--batch-size 4"):
         make_dataset(data, tokenizer, 32, 16)
 
 

@@ -256,8 +256,10 @@ def make_dataset(
     augmentation = _resolve_augmentation(augment, data, seed)
     n = len(data)
     if drop_remainder and n < batch_size:
-        raise DatasetError(f"{data.name} has {n} images, fewer than batch_size={batch_size}; "
-                           "with drop_remainder=True it would yield no batch")
+        fits = 1 << max(0, (n // 2).bit_length() - 1) if n >= 2 else 1
+        raise DatasetError(f"{data.name} has {n} training images, fewer than batch_size="
+                           f"{batch_size}, so no full batch can be drawn; use a batch size of at "
+                           f"most {n} (e.g. --batch-size {fits}) or add images")
     order, group_start, group_size = _mismatch_tables(data, mismatch_on)
     if data.attributes is None and len(set(data.all_captions())) == 1:
         logger.warning("%s: all %d captions are the same text, so no mismatched caption can "

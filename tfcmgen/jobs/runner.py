@@ -154,6 +154,18 @@ def train(config: TrainConfig, verbose: int | str = "auto", **task_options) -> T
     )
 
 
+def run_summary(config, result) -> str:
+    """One line: steps, minutes, what ended the run, where the model is."""
+    if result.ended_by == "minutes":
+        reason = f"the --minutes {config.minutes:g} budget ran out"
+    elif result.ended_by == "epochs":
+        reason = f"all {config.epochs} epochs done"
+    else:
+        reason = "a callback stopped it"
+    return (f"trained {result.steps} steps in {result.seconds / 60:.1f} min; ended because "
+            f"{reason}; model: {result.run.model_path}")
+
+
 def start_run(config: TrainConfig):
     """What every run does first: strategy, run folder, resume check, config, seed.
 
