@@ -8,11 +8,13 @@ optimizers, and the argument checks both constructors use.
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tfcmgen import losses as tfcm_losses
 from tfcmgen import registry
 from tfcmgen.models.diff_augment import diff_augment
+from tfcmgen.models.generator import check_image_size, check_positive_int
 from tfcmgen.models.presets import PresetMixin
 
 
@@ -43,6 +45,43 @@ class AdversarialModel(PresetMixin, keras.Model):
     # rate, beta_1, beta_2), and the loss. Subclasses set what they train best with.
     AUTO_ADAM = (4e-4, 8e-4, 0.0, 0.99)
     AUTO_LOSS = "hinge"
+
+    def _set_text_arguments(self, vocabulary_size, max_length, image_size, embedding_dim,
+                            embedding_matrix, text_pooling):
+        """Checks and sets the arguments both models share; returns the embedding matrix as
+        float32 [vocabulary_size, embedding_dim] (or None)."""
+        self.vocabulary_size = check_positive_int("vocabulary_size", vocabulary_size, minimum=2)
+        self.max_length = check_positive_int("max_length", max_length)
+        self.image_size = check_image_size(image_size)
+        self.embedding_dim = check_positive_int("embedding_dim", embedding_dim)
+        if embedding_matrix is not None:
+            embedding_matrix = np.asarray(embedding_matrix, dtype="float32")
+            expected = (self.vocabulary_size, self.embedding_dim)
+            if embedding_matrix.shape != expected:
+                raise ValueError(
+                    f"embedding_matrix must have shape (vocabulary_size, embedding_dim) = "
+                    f"{expected}; received embedding_matrix with shape {embedding_matrix.shape}"
+                )
+        check_choice("text_pooling", text_pooling, tuple(registry.TEXT_POOLINGS))
+        self.text_pooling = text_pooling
+        return embedding_matrix
+
+    def fit(self, x=None, *args, **kwargs):
+        self._check_batch_size(x)
+        return super().fit(x, *args, **kwargs)
+
+    def _check_batch_size(self, dataset):
+        """Fails before training when a known batch size is smaller than the replica count."""
+        replicas = self.distribute_strategy.num_replicas_in_sync
+        spec = getattr(dataset, "element_spec", None)
+        if replicas == 1 or not isinstance(spec, dict) or "image" not in spec:
+            return
+        batch_size = spec["image"].shape[0]
+        if batch_size is not None and batch_size < replicas:
+            raise ValueError(
+                f"batch_size must be at least the number of replicas ({replicas}) so every "
+                f"replica gets an example; received batch_size={batch_size}"
+            )
 
     def _auto_optimizer(self, optimizer, player):
         """`optimizer`, or for "auto" a new Adam with the class's `AUTO_ADAM` settings."""

@@ -13,7 +13,7 @@ from tfcmgen.models.adversarial_model import AdversarialModel, check_choice, che
 from tfcmgen.models.diff_augment import check_policy
 from tfcmgen.models.discriminator import Discriminator
 from tfcmgen.models.gan_training import GANTrainingSteps
-from tfcmgen.models.generator import Generator, check_image_size, check_positive_int
+from tfcmgen.models.generator import Generator, check_positive_int
 from tfcmgen.models.presets import is_text
 from tfcmgen.runtime.images import to_uint8
 
@@ -176,21 +176,10 @@ class CrossModalGAN(GANTrainingSteps, AdversarialModel):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.vocabulary_size = check_positive_int("vocabulary_size", vocabulary_size, minimum=2)
-        self.max_length = check_positive_int("max_length", max_length)
-        self.image_size = check_image_size(image_size)
-        self.embedding_dim = check_positive_int("embedding_dim", embedding_dim)
-        if embedding_matrix is not None:
-            embedding_matrix = np.asarray(embedding_matrix, dtype="float32")
-            expected = (self.vocabulary_size, self.embedding_dim)
-            if embedding_matrix.shape != expected:
-                raise ValueError(
-                    f"embedding_matrix must have shape (vocabulary_size, embedding_dim) = "
-                    f"{expected}; received embedding_matrix with shape {embedding_matrix.shape}"
-                )
+        embedding_matrix = self._set_text_arguments(
+            vocabulary_size, max_length, image_size, embedding_dim, embedding_matrix, text_pooling
+        )
         self.trainable_embeddings = bool(trainable_embeddings)
-        check_choice("text_pooling", text_pooling, TEXT_POOLINGS)
-        self.text_pooling = text_pooling
         self.mask_unknown = bool(mask_unknown)
         self.condition_dim = check_positive_int("condition_dim", condition_dim)
         self.noise_dim = check_positive_int("noise_dim", noise_dim)
@@ -429,23 +418,6 @@ class CrossModalGAN(GANTrainingSteps, AdversarialModel):
         if self.diversity_weight > 0:
             trackers.append(getattr(self, "diversity_tracker", None))
         return [t for t in trackers if t is not None]
-
-    def fit(self, x=None, *args, **kwargs):
-        self._check_batch_size(x)
-        return super().fit(x, *args, **kwargs)
-
-    def _check_batch_size(self, dataset):
-        """Fails before training when a known batch size is smaller than the replica count."""
-        replicas = self.distribute_strategy.num_replicas_in_sync
-        spec = getattr(dataset, "element_spec", None)
-        if replicas == 1 or not isinstance(spec, dict) or "image" not in spec:
-            return
-        batch_size = spec["image"].shape[0]
-        if batch_size is not None and batch_size < replicas:
-            raise ValueError(
-                f"batch_size must be at least the number of replicas ({replicas}) so every "
-                f"replica gets an example; received batch_size={batch_size}"
-            )
 
     # ----------------------------------------------------------------------------------------
     # Serialization

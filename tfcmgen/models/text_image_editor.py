@@ -19,7 +19,7 @@ from tfcmgen.models.edit_blocks import (
     UpsamplingBlock,
     per_example_l1,
 )
-from tfcmgen.models.generator import check_image_size, check_positive_int
+from tfcmgen.models.generator import check_positive_int
 from tfcmgen.models.presets import is_text
 from tfcmgen.runtime.images import pair_captions, prepare_source_images, to_float, to_uint8
 
@@ -175,20 +175,9 @@ class TextImageEditor(AdversarialModel):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.vocabulary_size = check_positive_int("vocabulary_size", vocabulary_size, minimum=2)
-        self.max_length = check_positive_int("max_length", max_length)
-        self.image_size = check_image_size(image_size)
-        self.embedding_dim = check_positive_int("embedding_dim", embedding_dim)
-        if embedding_matrix is not None:
-            embedding_matrix = np.asarray(embedding_matrix, dtype="float32")
-            expected = (self.vocabulary_size, self.embedding_dim)
-            if embedding_matrix.shape != expected:
-                raise ValueError(
-                    f"embedding_matrix must have shape (vocabulary_size, embedding_dim) = "
-                    f"{expected}; received embedding_matrix with shape {embedding_matrix.shape}"
-                )
-        check_choice("text_pooling", text_pooling, TEXT_POOLINGS)
-        self.text_pooling = text_pooling
+        embedding_matrix = self._set_text_arguments(
+            vocabulary_size, max_length, image_size, embedding_dim, embedding_matrix, text_pooling
+        )
         check_choice("fusion", fusion, EDIT_FUSIONS)
         self.fusion = fusion
         check_choice("encoder_layer", encoder_layer, ENCODER_LAYERS)
