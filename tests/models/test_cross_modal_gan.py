@@ -249,7 +249,8 @@ def test_diversity_term_pushes_apart_images_of_the_same_caption_from_other_noise
     np.testing.assert_allclose(logs["diversity"].numpy(), -expected, rtol=1e-4, atol=1e-6)
 
     history = gan.fit(tiny_dataset(4, 4), epochs=1, verbose=0).history
-    assert 0.0 < history["diversity"][-1] <= gan.diversity_cap
+    # The logged ratio is float32: the cap itself rounds to 0.2000000030 there.
+    assert 0.0 < history["diversity"][-1] <= np.float32(gan.diversity_cap)
     assert CrossModalGAN.from_config(gan.get_config()).diversity_weight == 3.0
     off = tiny_gan(diversity_weight=0.0)
     assert "diversity" not in off.fit(tiny_dataset(4, 4), epochs=1, verbose=0).history
