@@ -84,6 +84,8 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--augment", choices=AUGMENTS,
                    help="training augmentation; 'auto' (default) tests on the data whether "
                    "mirroring and rotation are safe")
+    p.add_argument("--caption-near-miss", action="store_true", default=None,
+                   help="folders: near-miss mismatched captions that differ in one word")
     p.add_argument("--word-dropout", type=float,
                    help=f"chance a caption word is dropped in training (default {d.word_dropout})")
     p.add_argument("--strategy", choices=STRATEGIES, help="distribution (default: mirrored if "
@@ -316,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
         "attribute accuracy is reported too.")
     p.add_argument("--model", help="run folder or export (required unless --train-matcher)")
     p.add_argument("--data", default="shapes", help="'shapes' or a dataset folder")
-    p.add_argument("--format", choices=("csv", "jsonl", "cub"), help="folder format (auto-detected)")
+    p.add_argument("--format", choices=FORMATS[1:], help="folder format (auto-detected)")
     p.add_argument("--num-images", type=_positive_int("--num-images"), default=1000,
                    help="generated images scored (default 1000)")
     p.add_argument("--repeats", type=_positive_int("--repeats", 1000), default=10,
@@ -383,7 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     data_sub = p.add_subparsers(dest="data_command", required=True, metavar="ACTION")
     q = data_sub.add_parser("preview", help="print a summary and write a captioned grid")
     q.add_argument("--data", default="shapes", help="'shapes' or a dataset folder")
-    q.add_argument("--format", choices=("csv", "jsonl", "cub"))
+    q.add_argument("--format", choices=FORMATS[1:])
     q.add_argument("--image-size", type=int, choices=SUPPORTED_IMAGE_SIZES, default=64)
     q.add_argument("-n", type=_positive_int("-n"), default=16, help="images in the grid")
     q.add_argument("--cols", type=_positive_int("--cols"), default=4)

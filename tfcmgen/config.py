@@ -212,6 +212,9 @@ class TrainConfig(_JsonConfig):
             Defaults to `"auto"`.
         word_dropout: float in [0, 1). Chance that each word of a training caption becomes
             `[UNK]`, which the text encoder masks (see `make_dataset`). Defaults to 0.
+        caption_near_miss: bool. Datasets without attributes (folders): the `near_miss` share
+            of mismatched captions are other images' captions that differ in exactly one word
+            (`tfcmgen.data.caption_near_misses`). Defaults to False.
         near_miss: float in [0, 1]. Share of mismatched captions that differ from the image in
             exactly one attribute (datasets with attributes, such as shapes; see
             `make_dataset`). Defaults to 0.5: on the shapes benchmark it raised joint
@@ -267,6 +270,7 @@ class TrainConfig(_JsonConfig):
     swap_negatives: float = 0.0
     augment: str = "auto"
     word_dropout: float = 0.0
+    caption_near_miss: bool = False
     strategy: str = "default"
     replicas: int = 1
     precision: str = "float32"

@@ -413,3 +413,24 @@ def test_identical_captions_are_reported(tokenizer, caplog):
     data = CaptionedImages(images, [["a red circle"]] * 8, name="same")
     make_dataset(data, tokenizer, image_size=32, batch_size=4)
     assert "all 8 captions are the same text" in caplog.text
+
+
+def test_caption_near_misses_differ_in_one_word_for_folders_without_attributes(tokenizer):
+    from tfcmgen.data import CaptionedImages
+    from tfcmgen.data.caption_near_misses import near_miss_table
+
+    colours, shapes = ["red", "blue", "green"], ["circle", "square"]
+    captions = [[f"a {c} {s}", f"the {s} is {c}"] for c in colours for s in shapes] * 2
+    data = CaptionedImages(np.zeros((len(captions), 32, 32, 3), np.uint8), captions, name="f")
+    ds = make_dataset(data, tokenizer, image_size=32, batch_size=12, near_miss=1.0,
+                      caption_near_miss=True, include_captions=True, deterministic=True)
+    batch = batches(ds)[0]
+    for right, wrong in zip(batch["caption"], batch["mismatched_caption"]):
+        right, wrong = right.decode().split(), wrong.decode().split()
+        assert len(right) == len(wrong) and sum(a != b for a, b in zip(right, wrong)) == 1
+    # Words that describe one image together are compatible, never a near miss of each other.
+    table = near_miss_table([["a small circle", "a little circle"], ["a large circle"],
+                             ["a little square"], ["a small square"]])
+    found = [set(row[row >= 0].tolist()) for row in table]
+    assert found[0] == {2, 4} and found[1] == {2, 3}  # "a small square" is a near miss of 0...
+    assert found[3] == {1} and found[4] == {0}  # ...but "little" / "small" never contrast

@@ -181,6 +181,7 @@ def make_dataset(
     include_captions: bool = False,
     swap_negatives: float = 0.0,
     word_dropout: float = 0.0,
+    caption_near_miss: bool = False,
 ) -> tf.data.Dataset:
     """Builds the training (or evaluation) `tf.data.Dataset`.
 
@@ -230,6 +231,9 @@ def make_dataset(
             `[UNK]` (id 1): the model learns that a caption missing a word (the text encoder masks
             `[UNK]`) still describes the image, as user captions with unknown words do. `[PAD]`
             stays. Defaults to 0.
+        caption_near_miss: bool. For data without attributes, draw the `near_miss` share of
+            mismatched captions as other images' captions that differ from the chosen caption
+            in exactly one word (`tfcmgen.data.caption_near_misses`). Defaults to False.
     """
     if not isinstance(data, CaptionedImages):
         raise ValueError(f"data must be CaptionedImages; received {type(data).__name__}")
@@ -266,6 +270,11 @@ def make_dataset(
                        "differ from the right one: the model will learn to ignore the text",
                        data.name, len(data.all_captions()))
     near = _near_miss_tables(data, mismatch_on) if near_miss > 0.0 else None
+    caption_near = None
+    if caption_near_miss and near is None and near_miss > 0.0:
+        from tfcmgen.data.caption_near_misses import near_miss_table
+
+        caption_near = near_miss_table(data.captions, seed=seed)
 
     counts = np.array([len(c) for c in data.captions], np.int64)
     caption_start = np.concatenate([[0], np.cumsum(counts)[:-1]])
@@ -281,6 +290,9 @@ def make_dataset(
     if near is not None:
         tables.update({f"near_{name}": tf.constant(value) for name, value in near.items()})
         near_attributes = near["order"].shape[0]
+    if caption_near is not None:
+        tables["caption_near"] = tf.constant(caption_near)
+        tables["caption_near_count"] = tf.constant((caption_near >= 0).sum(axis=1))
     if swap_negatives > 0.0:
         from tfcmgen.data.caption_swaps import swap_table
 
@@ -336,6 +348,16 @@ def make_dataset(
             others = tf.where(draws[3] < near_miss, near_misses(indices, draws[4], draws[5], others),
                               others)
         mismatched = pick_caption(others, draws[2])
+        if caption_near is not None:
+            # One of the chosen caption's near misses (uniform among those it has).
+            count = tf.gather(tables["caption_near_count"], caption_ids)
+            column = tf.minimum(tf.cast(draws[4] * tf.cast(count, tf.float32), tf.int64),
+                                tf.maximum(count - 1, 0))
+            picked = tf.gather(tables["caption_near"], caption_ids)
+            picked = tf.gather(picked, column, batch_dims=1)
+            use = (draws[3] < near_miss) & (count > 0)
+            mismatched = tf.where(use, tf.gather(tables["captions"], tf.maximum(picked, 0)),
+                                  mismatched)
         if swap_negatives > 0.0:
             mismatched = swapped_captions(caption_ids, mismatched, seed_pair)
 

@@ -49,6 +49,7 @@ class TextToImageTask(Task):
             # resolved "auto" from the data (resolve_augment).
             augment=config.augment,
             word_dropout=config.word_dropout,
+            caption_near_miss=config.caption_near_miss,
             seed=config.seed,
             mismatch_on=CAPTIONED_ATTRIBUTES if config.data == "shapes" else None,
             near_miss=config.near_miss,
