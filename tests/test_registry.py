@@ -141,3 +141,18 @@ def test_old_config_files_without_model_options_still_load(tmp_path):
     path = tmp_path / "config.json"
     path.write_text(json.dumps(values))
     assert TrainConfig.load(str(path)).model_options == {}
+
+
+def test_every_dataset_format_flag_offers_the_registered_formats():
+    found = []
+
+    def walk(parser):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    walk(sub)
+            elif "--format" in action.option_strings and action.default != "all":
+                found.append(tuple(action.choices))  # export's --format names export formats
+
+    walk(build_parser())
+    assert len(found) >= 3 and set(found) == {tuple(registry.DATASET_FORMATS)}
