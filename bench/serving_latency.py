@@ -2,13 +2,15 @@
 
 For each runtime, in one run on the same model and captions:
   * latency of batch 1 (median and 95th percentile over `--runs` calls, after warm-up), and
-  * throughput of batch 32 (images/s over `--throughput-runs` calls).
+  * throughput of batch 32 (images/s: median of `--rounds` rounds in which the runtimes take
+    turns, `--throughput-runs` calls each).
 
 Runtimes (captions in, uint8 images out, seed fixed, so all do the same work):
   keras         CaptionTokenizer + CrossModalGAN.generate, eager: what `tfcmgen generate` runs
   savedmodel    the exported `serving_default` signature (in-graph tokenizer), as TF Serving runs it
   onnxruntime   OnnxGenerator.generate: pure-Python tokenizer, NumPy noise, onnxruntime
   onnx session  the bare onnxruntime session.run on ready token ids and noise
+  onnx session, ORT defaults   the same with onnxruntime's default session options
 
 Usage:
     /work/venv/bin/python bench/serving_latency.py                  # default-size untrained 64x64
@@ -69,16 +71,28 @@ def _time_calls(function, runs, warmup):
 
 def _measure(name, make_call, args, captions):
     one = make_call(captions[:1])
-    batch = make_call([captions[i % len(captions)] for i in range(args.batch)])
     latencies = sorted(_time_calls(one, args.runs, args.warmup))
     p95 = latencies[min(len(latencies) - 1, int(round(0.95 * (len(latencies) - 1))))]
-    batch_times = _time_calls(batch, args.throughput_runs, 2)
     return {
         "runtime": name,
         "median_ms": 1000 * statistics.median(latencies),
         "p95_ms": 1000 * p95,
-        "throughput_images_per_s": args.batch * len(batch_times) / sum(batch_times),
     }
+
+
+def _interleaved_throughput(calls, args):
+    """images/s of each batch call: the median over `--rounds` rounds, each timing every runtime
+    `--throughput-runs` times in turn. Taking turns gives every runtime the same share of
+    whatever else the (shared) machine is doing; one block per runtime did not (measured: the
+    same ONNX call at 648 and 1,741 images/s in one run)."""
+    for call in calls.values():
+        _time_calls(call, 2, 0)
+    rates = {name: [] for name in calls}
+    for _ in range(args.rounds):
+        for name, call in calls.items():
+            times = _time_calls(call, args.throughput_runs, 0)
+            rates[name].append(args.batch * len(times) / sum(times))
+    return {name: statistics.median(values) for name, values in rates.items()}
 
 
 def main(argv=None) -> int:
@@ -87,7 +101,9 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", type=int, default=200, help="timed batch-1 calls per runtime")
     parser.add_argument("--warmup", type=int, default=20, help="untimed calls first")
     parser.add_argument("--batch", type=int, default=32, help="batch size of the throughput test")
-    parser.add_argument("--throughput-runs", type=int, default=20, help="timed batch calls")
+    parser.add_argument("--throughput-runs", type=int, default=5,
+                        help="timed batch calls per runtime and round")
+    parser.add_argument("--rounds", type=int, default=8, help="rounds of the throughput test")
     parser.add_argument("--onnx-threads", type=int, help="onnxruntime intra-op threads "
                         "(default: onnxruntime's choice, one per core)")
     parser.add_argument("--json", help="also write the results here")
@@ -131,15 +147,31 @@ def main(argv=None) -> int:
             }
             return lambda: onnx_generator.session.run(["images"], feed)
 
-        results = [
-            _measure(name, call, args, captions)
-            for name, call in (
-                ("keras", keras_call),
-                ("savedmodel", savedmodel_call),
-                ("onnxruntime", onnx_call),
-                ("onnx session", session_call),
-            )
-        ]
+        # The same model in a session with onnxruntime's default options: what
+        # `tfcmgen.export.onnx_generator.session_options` changes (optimisation level, sequential
+        # execution, no spinning threads) is measured against it in the same rounds.
+        default_session = onnxruntime.InferenceSession(
+            onnx_generator.model_path, providers=["CPUExecutionProvider"])
+
+        def default_session_call(batch):
+            feed = {
+                "token_ids": onnx_generator.tokenizer.encode(batch),
+                "noise": onnx_generator.noise(len(batch), seed=0),
+            }
+            return lambda: default_session.run(["images"], feed)
+
+        runtimes = (
+            ("keras", keras_call),
+            ("savedmodel", savedmodel_call),
+            ("onnxruntime", onnx_call),
+            ("onnx session", session_call),
+            ("onnx session, ORT defaults", default_session_call),
+        )
+        results = [_measure(name, call, args, captions) for name, call in runtimes]
+        batch = [captions[i % len(captions)] for i in range(args.batch)]
+        rates = _interleaved_throughput({name: call(batch) for name, call in runtimes}, args)
+        for result in results:
+            result["throughput_images_per_s"] = rates[result["runtime"]]
 
     info = {
         "model": args.model or "untrained default (64x64, generator_width 32, noise 64)",
@@ -160,8 +192,9 @@ def main(argv=None) -> int:
     print(f"# serving latency: {info['model']}, {model.image_size}x{model.image_size}, "
           f"{info['parameters_exported']:,} exported parameters")
     print(f"# {info['cpu_count']} CPUs, TF {info['tensorflow']}, onnxruntime "
-          f"{info['onnxruntime']}; batch 1: {args.runs} calls; batch {args.batch}: "
-          f"{args.throughput_runs} calls; onnx threads {args.onnx_threads or 'auto'}; "
+          f"{info['onnxruntime']}; batch 1: {args.runs} calls; batch {args.batch}: median of "
+          f"{args.rounds} interleaved rounds of {args.throughput_runs} calls; onnx threads "
+          f"{args.onnx_threads or 'auto'}; "
           f"load average {os.getloadavg()[0]:.1f}")
     print(f"| runtime | batch 1 median (ms) | batch 1 p95 (ms) | batch {args.batch} (images/s) |")
     print("|---|---:|---:|---:|")
