@@ -156,3 +156,13 @@ def test_every_dataset_format_flag_offers_the_registered_formats():
 
     walk(build_parser())
     assert len(found) >= 3 and set(found) == {tuple(registry.DATASET_FORMATS)}
+
+
+def test_dry_run_refuses_a_model_option_the_model_does_not_take(tmp_path, capsys):
+    code = main(["train", "--out", str(tmp_path / "run"), "--model-option", "use_cq=true",
+                 "--dry-run"])
+    assert code == 2
+    error = capsys.readouterr().err
+    assert "model_options.use_cq is not a CrossModalGAN argument" in error
+    assert len(error.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()

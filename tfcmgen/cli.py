@@ -139,6 +139,9 @@ def _cmd_train(args) -> int:
     from tfcmgen.tasks import task_class
 
     config = _train_config(args, **task_class(args.task or "text2image").defaults)
+    if config.model_options:
+        # Checked against the model's constructor now, so --dry-run refuses a bad name too.
+        task_class(config.task)(config)
     if args.dry_run:
         print(config.to_json())
         return 0
