@@ -209,7 +209,8 @@ def run_case(args, backend, batching):
     return {
         "backend": backend, "batching": "on" if batching else "off", "clients": args.clients,
         "seconds": round(elapsed, 1), "requests": sent, "images_per_s": len(bodies) / elapsed,
-        "p50_ms": float(np.percentile(latencies, 50)), "p99_ms": float(np.percentile(latencies, 99)),
+        "p50_ms": float(np.percentile(latencies, 50)),
+        "p99_ms": float(np.percentile(latencies, 99)),
         "errors": errors, "lost": sent - answered, "duplicate_bodies": len(bodies) - distinct,
         "sample_max_diff": worst, "rss_start_mb": rss_start, "rss_end_mb": rss_end,
         "rss_max_mb": max(samples + [rss_end]), "rss_samples": samples,

@@ -158,7 +158,7 @@ def reference(serve_export):
 
 @pytest.fixture(scope="session")
 def python_process():
-    """`python_process(args, check=True)`: this interpreter in a fresh process (CompletedProcess)."""
+    """`python_process(args, check=True)`: this interpreter in a fresh process."""
     return run_python
 
 

@@ -63,7 +63,8 @@ def test_model_metadata_lists_the_signatures(client, serve_export):
     assert images["dtype"] == "DT_UINT8"
     assert [d["size"] for d in images["tensor_shape"]["dim"]] == ["-1", "32", "32", "3"]
     tokens = signatures["generate_from_tokens"]["inputs"]
-    assert [d["size"] for d in tokens["token_ids"]["tensor_shape"]["dim"]] == ["-1", str(MAX_LENGTH)]
+    token_dims = tokens["token_ids"]["tensor_shape"]["dim"]
+    assert [d["size"] for d in token_dims] == ["-1", str(MAX_LENGTH)]
     assert [d["size"] for d in tokens["noise"]["tensor_shape"]["dim"]] == ["-1", str(NOISE_DIM)]
 
 

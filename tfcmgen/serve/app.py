@@ -43,7 +43,8 @@ from tfcmgen.serve.serve_config import ServeLimits
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 # TF Serving's path patterns (tensorflow_serving/model_servers/http_rest_api_util.cc).
 PREDICT_PATH = re.compile(
-    r"(?i)/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?:(classify|regress|predict)"
+    r"(?i)/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?"
+    r":(classify|regress|predict)"
 )
 STATUS_PATH = re.compile(
     r"(?i)/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?(?:/(metadata))?"

@@ -114,7 +114,9 @@ class SavedModelBackend(Backend):
         try:
             loaded = tf.saved_model.load(self.model_path)
         except Exception as error:  # TF raises many types for a damaged SavedModel
-            raise ExportError(f"cannot load the SavedModel in {self.model_path!r}: {error}") from error
+            raise ExportError(
+                f"cannot load the SavedModel in {self.model_path!r}: {error}"
+            ) from error
         self._loaded = loaded
         self._tf = tf
         names = {"generate": "generate_from_tokens", "edit": "edit_from_tokens"}

@@ -60,7 +60,9 @@ def parse_json(body: bytes):
     try:
         document = json.loads(body)
     except UnicodeDecodeError as error:
-        raise ServingError(400, f"JSON Parse error: Invalid encoding in string. ({error})") from None
+        raise ServingError(
+            400, f"JSON Parse error: Invalid encoding in string. ({error})"
+        ) from None
     except json.JSONDecodeError as error:
         raise ServingError(400, f"JSON Parse error: {error.msg} at offset: {error.pos}") from None
     except RecursionError:

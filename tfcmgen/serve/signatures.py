@@ -89,7 +89,7 @@ def task_signatures(task: str, image_size: int, max_length: int, noise_dim) -> d
 
 
 def signature_def_json(signatures: dict) -> dict:
-    """TF Serving's JSON of the SignatureDefMap for `signatures` (tensor names as TF writes them)."""
+    """TF Serving's JSON of the SignatureDefMap of `signatures`, tensor names as TF writes them."""
     result = {}
     for name, signature in signatures.items():
         entry = {
