@@ -56,6 +56,9 @@ _EXPORTS = {
     "AttributeClassifier": "tfcmgen.metrics",
     "export_run": "tfcmgen.export",
     "load_savedmodel": "tfcmgen.export",
+    # serving (needs the `serve` extra)
+    "serve": "tfcmgen.serve",
+    "ServeConfig": "tfcmgen.serve",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
