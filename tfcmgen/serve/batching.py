@@ -131,6 +131,8 @@ class BatchScheduler:
         """
         if self._closing:
             raise ServingError(503, "the server is shutting down", {"Retry-After": "1"})
+        if self._wakeup is None:  # an ASGI server that skipped the lifespan startup
+            self.start()
         if self._queued_images + count > self.capacity and self._queued_images > 0:
             raise ServingError(
                 503, f"The batch scheduling queue to which this task was submitted is full "
