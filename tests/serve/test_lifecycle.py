@@ -82,7 +82,8 @@ def test_request_timeout_is_504_and_the_server_goes_on(apps):
 
     backend = apps["text2image", "onnx"].backend
     slow = type("SlowBackend", (), {})()
-    for name in ("signatures", "metadata", "tokenize", "noise", "name", "tokenizer", "image_size"):
+    for name in ("signatures", "metadata", "tokenize", "noise", "noise_rows", "name", "tokenizer",
+                 "image_size"):
         setattr(slow, name, getattr(backend, name))
     slow.generate = lambda ids, noise: (time.sleep(0.5), backend.generate(ids, noise))[1]
     serving = ServingApp(slow, "tiny", 1, BatchingParameters(batch_timeout_micros=0),

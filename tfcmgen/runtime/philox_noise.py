@@ -42,18 +42,19 @@ _BOX_MULLER_EPSILON = np.float32(1.0e-7)
 def _philox(counter: list, key: tuple) -> list:
     """Philox4x32-10 on a batch of counters: four uint64 arrays holding 32-bit words."""
     words = [np.asarray(word, np.uint64) for word in counter]
-    key0, key1 = key
+    # The key is a pair of ints, or of uint64 arrays (one key per counter: `stateless_normal_rows`).
+    key0, key1 = (np.asarray(part, np.uint64) for part in key)
     for _ in range(_ROUNDS):
         product0 = np.uint64(_MULTIPLIERS[0]) * words[0]
         product1 = np.uint64(_MULTIPLIERS[1]) * words[2]
         words = [
-            (product1 >> np.uint64(32)) ^ words[1] ^ np.uint64(key0),
+            (product1 >> np.uint64(32)) ^ words[1] ^ key0,
             product1 & _MASK32,
-            (product0 >> np.uint64(32)) ^ words[3] ^ np.uint64(key1),
+            (product0 >> np.uint64(32)) ^ words[3] ^ key1,
             product0 & _MASK32,
         ]
-        key0 = (key0 + _ROUND_KEY_INCREMENTS[0]) & 0xFFFFFFFF
-        key1 = (key1 + _ROUND_KEY_INCREMENTS[1]) & 0xFFFFFFFF
+        key0 = (key0 + np.uint64(_ROUND_KEY_INCREMENTS[0])) & _MASK32
+        key1 = (key1 + np.uint64(_ROUND_KEY_INCREMENTS[1])) & _MASK32
     return words
 
 
@@ -106,3 +107,45 @@ def stateless_normal(shape, seed) -> np.ndarray:
         values[:, first] = np.sin(angle) * radius
         values[:, second] = np.cos(angle) * radius
     return values.reshape(-1)[:size].reshape(shape)
+
+
+def stateless_normal_rows(seeds, rows, columns: int) -> np.ndarray:
+    """Row `rows[i]` of `stateless_normal((R, columns), seed=(seeds[i], 0))` for every i, at once.
+
+    A batching server merges requests with different seeds into one model call; this draws all
+    their noise rows in one vectorised pass instead of one `stateless_normal` call per request
+    (whose fixed cost, about 0.5 ms, was the largest per-request cost of `tfcmgen serve`).
+    The values equal `stateless_normal`'s (the same Philox words and Box-Muller steps).
+
+    Args:
+        seeds: int array [N]. First seed of each row (the second is 0), each from 0 to 2**63 - 1.
+        rows: int array [N]. Which row of its seed's noise each row is.
+        columns: int. Values per row (the noise size).
+
+    Returns:
+        np.ndarray float32 [N, columns].
+    """
+    seeds = np.asarray(seeds, np.uint64).reshape(-1)
+    rows = np.asarray(rows, np.uint64).reshape(-1)
+    if seeds.shape != rows.shape:
+        raise ValueError(f"seeds and rows must have one value per row; received {seeds.shape} "
+                         f"and {rows.shape}")
+    # Step 1 per seed: the key and the start counter's high words.
+    zeros = np.zeros_like(seeds)
+    mixed = _philox([seeds & _MASK32, seeds >> np.uint64(32), zeros, zeros], _SCRAMBLE_KEY)
+    # Step 2 per value: its Philox call and its word in that call's output.
+    columns = int(columns)
+    element = rows[:, None] * np.uint64(columns) + np.arange(columns, dtype=np.uint64)[None, :]
+    calls, lane = element // np.uint64(4), (element % np.uint64(4)).astype(np.int64)
+    expand = [np.broadcast_to(word[:, None], element.shape) for word in mixed]
+    words = _philox(
+        [calls & _MASK32, calls >> np.uint64(32), expand[2], expand[3]], (expand[0], expand[1])
+    )
+    # Step 3: lanes 0, 1 use words (0, 1), lanes 2, 3 words (2, 3); even lanes sin, odd cos.
+    first = np.where(lane < 2, words[0], words[2])
+    second = np.where(lane < 2, words[1], words[3])
+    radius_uniform = np.maximum(_uniform(first), _BOX_MULLER_EPSILON)
+    radius = np.sqrt(-2.0 * np.log(radius_uniform.astype(np.float64)))
+    angle = 2.0 * np.pi * _uniform(second).astype(np.float64)
+    values = np.where(lane % 2 == 0, np.sin(angle), np.cos(angle)) * radius
+    return values.astype(np.float32)

@@ -106,6 +106,13 @@ class ServingApp:
                 callback()
 
     def _run_batch(self, call, arrays):
+        """One model call (in the scheduler's thread) for a merged batch."""
+        if call == "generate_seeded":
+            # Captions requests carry (seed, row) per image; their noise is drawn here for the
+            # whole batch at once (one vectorised Philox pass, not one per request).
+            token_ids, seed_rows = arrays
+            noise = self.backend.noise_rows(seed_rows[:, 0], seed_rows[:, 1])
+            return self.backend.generate(token_ids, noise)
         if call == "generate":
             return self.backend.generate(*arrays)
         return self.backend.edit(*arrays)
@@ -207,13 +214,13 @@ class ServingApp:
         signature = self.backend.signatures[name]
         if signature.prepare == "images":
             # Decoding and resizing uploads is CPU work: off the event loop, so others go on.
-            call_arrays, count = await asyncio.get_running_loop().run_in_executor(
+            call, call_arrays, count = await asyncio.get_running_loop().run_in_executor(
                 None, self._prepare, signature, arrays
             )
         else:
             # Tokenizing a few captions takes well under a millisecond: a thread hop costs more.
-            call_arrays, count = self._prepare(signature, arrays)
-        images = await self.scheduler.submit(signature.call, call_arrays, count)
+            call, call_arrays, count = self._prepare(signature, arrays)
+        images = await self.scheduler.submit(call, call_arrays, count)
         # About 0.4 ms per 64x64 image (json_tensors._uint8_json), so inline too.
         return Response(encode_images(images, request_format == "row"),
                         media_type="application/json")
@@ -289,7 +296,7 @@ class ServingApp:
         return np.stack(prepared).astype(np.float32) / 127.5 - 1.0
 
     def _prepare(self, signature, arrays):
-        """(arrays of the batched call, image count) for a parsed request."""
+        """(batched call, its arrays, image count) for a parsed request."""
         backend = self.backend
         if signature.prepare == "captions":
             count = self._batch_size(arrays, ["captions"])
@@ -297,22 +304,26 @@ class ServingApp:
             seed = int(arrays["seed"])
             if not 0 <= seed <= MAX_SEED:
                 raise ServingError(400, f"seed must be from 0 to 2**63 - 1; received {seed}")
-            return (backend.tokenize(captions), backend.noise(count, seed)), count
+            # Row i of this request's noise is row i of stateless_normal([count, D], [seed, 0]),
+            # drawn for the merged batch in `_run_batch`.
+            seed_rows = np.stack([np.full(count, seed, np.int64), np.arange(count)], axis=1)
+            return "generate_seeded", (backend.tokenize(captions), seed_rows), count
         if signature.prepare == "images":
             count = self._batch_size(arrays, ["images", "captions"])
             captions = self._check_captions(arrays["captions"])
             sources = self._source_images(arrays["images"])
-            return (sources, backend.tokenize(captions)), count
+            return "edit", (sources, backend.tokenize(captions)), count
         if signature.call == "generate":
             count = self._batch_size(arrays, ["token_ids", "noise"])
-            return (self._check_token_ids(arrays["token_ids"]),
-                    arrays["noise"].astype(np.float32)), count
+            return "generate", (self._check_token_ids(arrays["token_ids"]),
+                                arrays["noise"].astype(np.float32)), count
         count = self._batch_size(arrays, ["images", "token_ids"])
         images = arrays["images"]
         if isinstance(images, list) or images.size and (images.min() < -1 or images.max() > 1):
             raise ServingError(400, "edit_from_tokens takes float images in [-1, 1] "
                                "(uint8 / 127.5 - 1)")
-        return (images.astype(np.float32), self._check_token_ids(arrays["token_ids"])), count
+        return "edit", (images.astype(np.float32),
+                        self._check_token_ids(arrays["token_ids"])), count
 
     # --- web page, health, metrics -------------------------------------------------------------
 

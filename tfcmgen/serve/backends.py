@@ -24,7 +24,7 @@ import numpy as np
 from tfcmgen.export.onnx_generator import session_options
 from tfcmgen.runtime.export_metadata import ExportError, ExportMetadata
 from tfcmgen.runtime.images import to_uint8
-from tfcmgen.runtime.philox_noise import stateless_normal
+from tfcmgen.runtime.philox_noise import stateless_normal, stateless_normal_rows
 from tfcmgen.serve.signatures import signature_def_json, task_signatures
 
 
@@ -69,7 +69,12 @@ class Backend:
         return "unknown", None
 
     def noise(self, count: int, seed: int) -> np.ndarray:
+        """The noise `serving_default` draws for `count` images and `seed`."""
         return stateless_normal((count, self.metadata.noise_dim), seed=(int(seed), 0))
+
+    def noise_rows(self, seeds, rows) -> np.ndarray:
+        """Row `rows[i]` of `noise(.., seeds[i])` for each i, in one vectorised pass."""
+        return stateless_normal_rows(seeds, rows, self.metadata.noise_dim)
 
     def signature_def_json(self) -> dict:
         return signature_def_json(self.signatures)
