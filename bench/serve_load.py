@@ -227,7 +227,7 @@ def main():
     parser.add_argument("--backends", default="savedmodel,onnx")
     parser.add_argument("--batching", default="on,off", help="on, off or on,off")
     parser.add_argument("--max-batch-size", type=int, default=32)
-    parser.add_argument("--batch-timeout-micros", type=int, default=5000)
+    parser.add_argument("--batch-timeout-micros", type=int, default=0)
     parser.add_argument("--memory-trace", action="store_true", help="print RSS every 5 s")
     args = parser.parse_args()
     print(f"{os.cpu_count()} CPUs; {args.clients} clients for {args.seconds:g} s per case; "

@@ -375,7 +375,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: this machine)")
     p.add_argument("--port", type=int, default=8501)
     p.add_argument("--max-batch-size", type=_positive_int("--max-batch-size", 4096), default=32)
-    p.add_argument("--batch-timeout-micros", type=int, default=5000)
+    p.add_argument("--batch-timeout-micros", type=int, default=0,
+                   help="longest wait of a batch for more requests (default 0: what queued up "
+                   "during the previous model call)")
     p.add_argument("--max-enqueued-batches", type=_positive_int("--max-enqueued-batches"),
                    default=16)
     p.add_argument("--no-batching", action="store_true", help="one model call per request")

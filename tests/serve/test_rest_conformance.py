@@ -250,3 +250,12 @@ def test_web_page_is_self_contained(client):
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     assert "http://" not in page.text and "https://" not in page.text  # no CDN, works offline
     assert 'name="viewport"' in page.text
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1, 3), (2, 3, 4, 3), (3, 5, 7, 1), (0, 2, 2, 3)])
+def test_response_json_is_the_images_nested_lists(shape):
+    from tfcmgen.serve.json_tensors import encode_images
+
+    images = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    assert json.loads(encode_images(images, True)) == {"predictions": images.tolist()}
+    assert json.loads(encode_images(images, False)) == {"outputs": images.tolist()}

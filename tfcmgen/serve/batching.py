@@ -39,7 +39,9 @@ class BatchingParameters:
         enabled: bool. Merge concurrent requests. Defaults to True.
         max_batch_size: int. Images per model call. Defaults to 32.
         batch_timeout_micros: int. Longest wait of a batch's first request for more.
-            Defaults to 5000 (5 ms).
+            Defaults to 0: a batch is what queued up while the previous model call ran, the
+            starting point TF Serving's batching guide gives for CPUs (measured here: 0 and
+            5000 gave the same images/s at 16 clients, 0 a lower p99).
         max_enqueued_batches: int. Queue bound in batches of max_batch_size images.
             Defaults to 16.
         num_batch_threads: int. Model calls running at once. Defaults to 1 (2-core CPU: one call
@@ -48,7 +50,7 @@ class BatchingParameters:
 
     enabled: bool = True
     max_batch_size: int = 32
-    batch_timeout_micros: int = 5000
+    batch_timeout_micros: int = 0
     max_enqueued_batches: int = 16
     num_batch_threads: int = 1
 

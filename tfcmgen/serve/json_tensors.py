@@ -264,35 +264,46 @@ def _from_inputs(inputs, signature):
     return _with_defaults(arrays, signature)
 
 
-# Each uint8 value as three bytes, right-aligned with spaces (" 7", "255"): JSON allows
-# whitespace before a number, so every image has a fixed layout that NumPy writes in one go.
-_DIGITS = np.frombuffer(b"".join(b"%3d" % value for value in range(256)), np.uint8).reshape(256, 3)
+def _tokens(fmt):
+    """The 4-byte token of `fmt % value` for each uint8 value, as uint32 (native byte order)."""
+    return np.frombuffer(b"".join((fmt % value).encode("ascii") for value in range(256)),
+                         np.uint32)
+
+
+def _token(text):
+    return np.frombuffer(text.encode("ascii"), np.uint32)[0]
+
+
+# Every piece of the JSON of a uint8 image is 4 bytes: "[" and the first channel right-aligned
+# with spaces ("[  7"), "," and each further channel (", 42"), then "]," padded with spaces; JSON
+# allows the spaces. So NumPy writes the whole text as uint32 tokens in a few vectorised steps.
+_FIRST_CHANNEL, _NEXT_CHANNEL = _tokens("[%3d"), _tokens(",%3d")
+_PIXEL_END, _ROW_END, _IMAGE_END, _LAST_END = (
+    _token("],  "), _token("]], "), _token("]]],"), _token("]]] "))
+_ROW_OPEN, _IMAGE_OPEN = _token("[   "), _token("[[  ")
 
 
 def _uint8_json(images: np.ndarray) -> bytes:
-    """`images` (uint8 [B, H, W, C]) as a JSON nested list, built with array writes only."""
+    """`images` (uint8 [B, H, W, C]) as a JSON nested list, written as 4-byte tokens.
+
+    0.04 ms for a 64x64 RGB image against 0.33 ms for the same text written byte-column by
+    byte-column and about 10 ms for `json.dumps(images.tolist())` (measured); the spaces make it
+    about 60% longer than the most compact JSON.
+    """
     count, height, width, channels = images.shape
-    # One pixel: "[ddd,ddd,ddd]," (the last of a row ends "]]": the row closes).
-    pixel = 1 + 4 * channels + 1
-    pixels = np.empty((count, height, width, pixel), np.uint8)
-    pixels[..., 0] = ord("[")
-    for channel in range(channels):
-        start = 1 + 4 * channel
-        pixels[..., start:start + 3] = _DIGITS[images[..., channel]]
-        pixels[..., start + 3] = ord(",")
-    pixels[..., pixel - 2] = ord("]")
-    pixels[..., pixel - 1] = ord(",")
-    pixels[:, :, -1, pixel - 1] = ord("]")
-    rows = np.empty((count, height, width * pixel + 2), np.uint8)
-    rows[..., 0] = ord("[")
-    rows[..., 1:-1] = pixels.reshape(count, height, -1)
-    rows[..., -1] = ord(",")
-    rows[:, -1, -1] = ord("]")
-    body = np.empty((count, height * rows.shape[-1] + 2), np.uint8)
-    body[:, 0] = ord("[")
-    body[:, 1:-1] = rows.reshape(count, -1)
-    body[:, -1] = ord(",")
-    return b"[" + body.tobytes()[:-1] + b"]"
+    per_pixel = channels + 1
+    tokens = np.empty((count, height, 1 + width * per_pixel), np.uint32)
+    tokens[:, :, 0] = _ROW_OPEN
+    tokens[:, 0, 0] = _IMAGE_OPEN
+    pixels = tokens[:, :, 1:].reshape(count, height, width, per_pixel)
+    pixels[..., 0] = _FIRST_CHANNEL[images[..., 0]]
+    for channel in range(1, channels):
+        pixels[..., channel] = _NEXT_CHANNEL[images[..., channel]]
+    pixels[..., channels] = _PIXEL_END
+    pixels[:, :, -1, channels] = _ROW_END
+    pixels[:, -1, -1, channels] = _IMAGE_END
+    pixels[-1, -1, -1, channels] = _LAST_END
+    return b"[" + tokens.tobytes() + b"]"
 
 
 def encode_images(images: np.ndarray, row_format: bool) -> bytes:
