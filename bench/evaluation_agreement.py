@@ -47,6 +47,8 @@ def parse_args(argv=None):
     p.add_argument("--num-images", type=int, default=500, help="images scored per checkpoint")
     p.add_argument("--matcher-steps", type=int, default=1000)
     p.add_argument("--only", choices=("shapes", "mnist"))
+    p.add_argument("--reuse-checkpoints", action="store_true",
+                   help="score the checkpoints an earlier run of this script left in --out")
     p.add_argument("--callback-cost", action="store_true",
                    help="also time training epochs with and without --evaluate-every 1")
     p.add_argument("--seed", type=int, default=0)
@@ -58,11 +60,14 @@ def train_checkpoints(data: str, out: str, args, log) -> list[tuple[int, str]]:
     run = os.path.join(out, "run")
     checkpoints = []
     for epochs in (int(e) for e in args.stages.split(",")):
+        folder = os.path.join(out, f"checkpoint_{epochs * args.steps_per_epoch:05d}")
+        if args.reuse_checkpoints and os.path.isfile(os.path.join(folder, "model.keras")):
+            checkpoints.append((epochs * args.steps_per_epoch, folder))
+            continue
         # --minutes only as a ceiling: the step budget (epochs x steps) decides.
         tfcmgen("train", "--data", data, "--out", run, "--image-size", args.image_size,
                 "--epochs", epochs, "--steps-per-epoch", args.steps_per_epoch,
                 "--minutes", 600, "--seed", args.seed, log=log)
-        folder = os.path.join(out, f"checkpoint_{epochs * args.steps_per_epoch:05d}")
         os.makedirs(folder, exist_ok=True)
         for name in ("config.json", "vocab.txt", "model.keras"):
             shutil.copy2(os.path.join(run, name), os.path.join(folder, name))

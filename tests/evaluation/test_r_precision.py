@@ -76,3 +76,17 @@ def test_fewer_than_100_distinct_captions_is_refused_saying_why():
     pool = [f"caption {i}" for i in range(99)]
     with pytest.raises(NotEnoughCaptionsError, match="at least 100 distinct captions.*has 99"):
         draw_mismatches([pool[0]], pool)
+
+
+def test_captions_sharing_an_image_are_never_mismatches():
+    from tfcmgen.evaluation.r_precision import equivalent_captions
+
+    captions = [[f"the digit {d} in red", f"a red {d}"] for d in range(60)]
+    pool = sorted({caption_key(c) for caps in captions for c in caps})
+    equivalents = equivalent_captions(captions)
+    assert equivalents[caption_key("a red 7")] == {caption_key("the digit 7 in red")}
+    drawn = draw_mismatches([caption_key("a red 7")] * 50, pool, seed=0, equivalents=equivalents)
+    assert pool.index("the digit 7 in red") not in drawn
+    assert pool.index("a red 7") not in drawn
+    # Without the paraphrase rule the paraphrase is drawn for some rows.
+    assert pool.index("the digit 7 in red") in draw_mismatches([caption_key("a red 7")] * 50, pool)

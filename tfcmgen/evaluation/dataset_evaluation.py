@@ -7,7 +7,8 @@ The protocol (README "Evaluation protocol"):
 2. An `ImageTextMatcher` is trained on the training split only (cached by fingerprint); for the
    built-in shapes, on a separately rendered set of all colour+shape pairs.
 3. `num_images` validation captions (cycled in a seeded order) are drawn, one image each.
-   R-precision ranks each image's caption against 99 captions that differ after normalisation;
+   R-precision ranks each image's caption against 99 captions that differ after normalisation
+   and share no image with it (paraphrases are not mismatches);
    mean and standard deviation over `repeats` folds. The same captions with their real images
    give the ceiling (the matcher's own retrieval accuracy on real held-out images).
 4. FID and KID between generated and real validation images on the matcher's image features
@@ -40,6 +41,7 @@ from tfcmgen.evaluation.r_precision import (
     NUM_CANDIDATES,
     caption_key,
     draw_mismatches,
+    equivalent_captions,
     r_precision,
 )
 
@@ -65,6 +67,7 @@ class EvaluationData:
     validation: object  # the model's validation split
     groups: dict  # group name -> (real images [N, S, S, 3], captions [N])
     pool_keys: list  # distinct normalised captions the mismatches are drawn from
+    equivalents: dict  # caption key -> keys sharing an image with it (never its mismatches)
     attributes: bool  # True for shapes (attribute accuracy is added)
     split: dict  # how the split was made, for the report
 
@@ -173,15 +176,15 @@ def load_evaluation_data(config: EvaluateConfig, image_size: int,
                                  seed=_SHAPES_HELD_OUT_SEED, held_out=held_out,
                                  split="held_out")
             groups["held_out"] = _pairs(unseen, range(len(unseen)))
-        pool = (matcher_train.all_captions() + data.all_captions()
-                + (groups["held_out"][1] if "held_out" in groups else []))
+        caption_lists = matcher_train.captions + data.captions + (
+            unseen.captions if held_out else [])
         split["held_out"] = [list(p) for p in held_out]
         groups["validation"] = _pairs(validation, range(len(validation)))
     else:
         data = load_dataset(config.data, format=config.format, image_size=image_size)
         train, validation = data.split(fraction, seed=split_seed)
         matcher_train = train
-        pool = data.all_captions()
+        caption_lists = data.captions
         combinations = [set(caption_key(h).split()) for h in config.held_out]
         if config.held_out:
             if not all(combinations):
@@ -208,9 +211,9 @@ def load_evaluation_data(config: EvaluateConfig, image_size: int,
         )
         if not groups["validation"][1]:
             raise ValueError(f"every validation caption of {config.data} is in a held_out group")
-    pool_keys = sorted({caption_key(c) for c in pool} - {""})
+    pool_keys = sorted({caption_key(c) for caps in caption_lists for c in caps} - {""})
     return EvaluationData(matcher_train, train, validation, groups, pool_keys,
-                          config.data == "shapes", split)
+                          equivalent_captions(caption_lists), config.data == "shapes", split)
 
 
 def _pairs(data, indices, exclude=None):
@@ -247,10 +250,10 @@ def generate_images(generator, captions: list[str], seed: int) -> np.ndarray:
     return images
 
 
-def _score_group(matcher, generated, real, captions, pool_keys, pool_embeddings, repeats,
-                 seed):
+def _score_group(matcher, generated, real, captions, data, pool_embeddings, repeats, seed):
     keys = [caption_key(c) for c in captions]
-    mismatches = draw_mismatches(keys, pool_keys, NUM_CANDIDATES - 1, seed=seed)
+    mismatches = draw_mismatches(keys, data.pool_keys, NUM_CANDIDATES - 1, seed=seed,
+                                 equivalents=data.equivalents)
     true = matcher.embed_texts(captions)
     result = {}
     for name, images in (("generated", generated), ("real", real)):
@@ -388,7 +391,7 @@ def evaluate(config: EvaluateConfig) -> dict:
             if name == "validation":
                 generated_validation = generated
         report["r_precision"][name] = _score_group(
-            matcher, generated, real, captions, data.pool_keys, pool_embeddings,
+            matcher, generated, real, captions, data, pool_embeddings,
             config.repeats, seed=config.seed + index,
         )
     real_validation = data.validation.images

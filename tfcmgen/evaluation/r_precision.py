@@ -7,7 +7,8 @@ deviation over the folds (DM-GAN's evaluation splits 30,000 images into 10 folds
 
 Templated captions repeat: a "mismatch" that says the same thing as the true caption would count
 a correct image as a miss. Mismatches are therefore drawn from captions that differ from the true
-one after normalisation (`caption_key`); the real-image ceiling shows what ambiguity remains.
+one after normalisation (`caption_key`) and never share an image with it (`equivalent_captions`:
+paraphrases, as the data shows them); the real-image ceiling shows what ambiguity remains.
 
 Example:
 
@@ -36,19 +37,48 @@ def caption_key(caption: str) -> str:
     return " ".join(split_words(caption))
 
 
+def equivalent_captions(caption_lists) -> dict[str, set[str]]:
+    """For each caption key, the other keys some image carries beside it (its paraphrases).
+
+    AttnGAN draws mismatches from captions of *other* images; with several captions per image and
+    templated phrasings, "the digit seven written in red" and "a red handwritten seven" both
+    describe every red seven. A caption sharing an image with the true one says nothing the image
+    contradicts, so it is never drawn as a mismatch (the data decides, no synonym list).
+
+    Args:
+        caption_lists: iterable of lists of str, the captions of each image.
+
+    Example:
+
+    >>> sorted(equivalent_captions([["a red 7", "red seven"], ["a red 7"]])["a red 7"])
+    ['red seven']
+    """
+    equivalents: dict[str, set[str]] = {}
+    for captions in caption_lists:
+        keys = {caption_key(c) for c in captions} - {""}
+        for key in keys:
+            equivalents.setdefault(key, set()).update(keys - {key})
+    return equivalents
+
+
 def draw_mismatches(
     true_keys: list[str],
     pool_keys: list[str],
     num_mismatches: int = NUM_CANDIDATES - 1,
     seed: int = 0,
+    equivalents: dict[str, set[str]] | None = None,
 ) -> np.ndarray:
-    """For each true caption, `num_mismatches` distinct pool indices whose key differs from it.
+    """For each true caption, `num_mismatches` distinct pool indices of captions that differ.
+
+    A mismatch never has the true caption's key (`caption_key`), nor a key that shares an image
+    with it (`equivalents`, from `equivalent_captions`).
 
     Args:
         true_keys: list of N caption keys (`caption_key`), one per scored image.
         pool_keys: list of distinct caption keys the mismatches are drawn from.
         num_mismatches: int. Mismatches per image. Defaults to 99.
         seed: int. Seeds the draw. Defaults to 0.
+        equivalents: dict or None. Key -> keys never drawn for it. Defaults to None.
 
     Returns:
         int64 array [N, num_mismatches] of indices into `pool_keys`.
@@ -59,24 +89,24 @@ def draw_mismatches(
     if len(set(pool_keys)) != len(pool_keys):
         raise ValueError("pool_keys must be distinct caption keys")
     index = {key: i for i, key in enumerate(pool_keys)}
-    available = len(pool_keys) - 1 if any(k in index for k in true_keys) else len(pool_keys)
-    if available < num_mismatches:
-        raise NotEnoughCaptionsError(
-            f"R-precision ranks each image's caption against {num_mismatches} captions of other "
-            f"images that say something different (AttnGAN/DM-GAN protocol), so it needs at "
-            f"least {num_mismatches + 1} distinct captions after normalisation; the dataset has "
-            f"{len(pool_keys)}"
-        )
+    equivalents = equivalents or {}
     rng = np.random.default_rng(seed)
     drawn = np.empty((len(true_keys), num_mismatches), np.int64)
     for row, key in enumerate(true_keys):
-        own = index.get(key)
-        if own is None:
-            drawn[row] = rng.choice(len(pool_keys), num_mismatches, replace=False)
-        else:
-            # Draw from the pool without the true caption: indices past `own` shift by one.
-            picks = rng.choice(len(pool_keys) - 1, num_mismatches, replace=False)
-            drawn[row] = picks + (picks >= own)
+        banned = {index[k] for k in ({key} | equivalents.get(key, set())) if k in index}
+        available = len(pool_keys) - len(banned)
+        if available < num_mismatches:
+            raise NotEnoughCaptionsError(
+                f"R-precision ranks each image's caption against {num_mismatches} captions of "
+                f"other images that say something different (AttnGAN/DM-GAN protocol), so it "
+                f"needs at least {num_mismatches + 1} distinct captions after normalisation; the "
+                f"dataset has {len(pool_keys)}"
+                + (f", of which {len(banned)} describe the same images as {key!r}"
+                   if len(banned) > 1 else "")
+            )
+        picks = rng.choice(len(pool_keys), min(len(pool_keys), num_mismatches + len(banned)),
+                           replace=False)
+        drawn[row] = [p for p in picks if p not in banned][:num_mismatches]
     return drawn
 
 

@@ -50,6 +50,8 @@ class RPrecisionCallback(keras.callbacks.Callback):
         seed: int. Fixes the noise and the mismatches. Defaults to 0.
         best_path: str or None. Where the best model is saved (`best.keras`); None saves none.
         log_dir: str or None. TensorBoard folder; the scalar goes to `<log_dir>/evaluation`.
+        equivalents: dict or None. Caption key -> keys never drawn as its mismatches
+            (`tfcmgen.evaluation.r_precision.equivalent_captions`). Defaults to None.
 
     Example:
 
@@ -58,7 +60,8 @@ class RPrecisionCallback(keras.callbacks.Callback):
     """
 
     def __init__(self, matcher, captions, token_ids, pool_keys, every_n_epochs: int = 1,
-                 seed: int = 0, best_path: str | None = None, log_dir: str | None = None):
+                 seed: int = 0, best_path: str | None = None, log_dir: str | None = None,
+                 equivalents: dict | None = None):
         super().__init__()
         if isinstance(every_n_epochs, bool) or not isinstance(every_n_epochs, int) \
                 or every_n_epochs < 1:
@@ -80,7 +83,8 @@ class RPrecisionCallback(keras.callbacks.Callback):
         self.best_path = best_path
         self.log_dir = log_dir
         keys = [caption_key(c) for c in captions]
-        mismatches = draw_mismatches(keys, list(pool_keys), NUM_CANDIDATES - 1, seed=seed)
+        mismatches = draw_mismatches(keys, list(pool_keys), NUM_CANDIDATES - 1, seed=seed,
+                                     equivalents=equivalents)
         pool = matcher.embed_texts(list(pool_keys))
         # [N, 100, D]: each caption's own embedding first, then its mismatches.
         self._candidates = np.concatenate(
@@ -189,4 +193,4 @@ def r_precision_callback(config, validation_data, tokenizer, run,
     token_ids = np.asarray(tokenizer(tf.constant(chosen)))
     return RPrecisionCallback(matcher, chosen, token_ids, data.pool_keys, every_n_epochs=every,
                               seed=config.seed, best_path=os.path.join(run.root, "best.keras"),
-                              log_dir=run.logs_dir)
+                              log_dir=run.logs_dir, equivalents=data.equivalents)
