@@ -5,6 +5,7 @@ screenshot is saved and checked not to be blank. Skipped only when chromium is n
 (`.ci/run` installs it: `apt-get install chromium`).
 """
 
+import json
 import os
 import shutil
 import socket
@@ -67,7 +68,10 @@ def drive_page(url, screenshot, captions, count=3, viewport=(390, 844)):
             page.wait_for_selector("#text2image:not([hidden])")
             page.fill("#captions", "\n".join(captions))
             page.fill("#count", str(count))
-            page.wait_for_selector("#coverage .unknown")
+            # The coverage line of the typed captions (the default text has its own first).
+            page.wait_for_function(
+                "document.getElementById('coverage').textContent.includes("
+                f"{json.dumps(captions[-1].split()[-1])})")
             page.click("#generate")
             page.wait_for_function(
                 f"document.querySelectorAll('#grid canvas').length === {len(captions) * count}")
