@@ -137,8 +137,14 @@ def test_demo_trains_and_draws_the_held_out_captions(tmp_path):
     result = run_demo(config, samples_per_caption=2)
     path = result.grid
     assert path == os.path.join(config.out, "held_out.png")
-    # The bundled judge reads 64x64 images: a 32x32 demo reports no figure rather than a wrong one.
-    assert result.held_out_accuracy is None and "steps in" in result.summary
+    # Judged only where a judge of the model's size is bundled; never a figure from another size.
+    from tfcmgen.demo import JUDGE_PATTERN
+
+    if os.path.isfile(JUDGE_PATTERN.format(size=32)):
+        assert 0.0 <= result.held_out_accuracy <= 1.0 and result.judged_images == 96
+    else:
+        assert result.held_out_accuracy is None and result.judged_images == 0
+    assert "steps in" in result.summary
     grid = cv2.imread(path)
     assert grid is not None and grid.shape[0] > 32 * len(captions) and grid.shape[1] >= 2 * 32
 

@@ -37,10 +37,11 @@ def held_out_captions(config: TrainConfig, per_pair: int = 2) -> list[str]:
     return captions
 
 
-# A colour+shape attribute classifier for 64x64 shapes, shipped with the package so the demo can
-# say what it got without training a judge (bench/folder_shapes.py trained it, 3 minutes).
-JUDGE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained",
-                          "shapes_judge64.keras")
+# Colour+shape attribute classifiers for shapes of each size, shipped with the package so the demo
+# can say what it got without training a judge (`AttributeClassifier.train_on_shapes(size,
+# attributes=("colour", "shape"), minutes=3)`, as bench/folder_shapes.py trains it).
+JUDGE_PATTERN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained",
+                             "shapes_judge{size}.keras")
 
 
 @dataclasses.dataclass
@@ -54,10 +55,11 @@ class DemoResult:
 
 
 def judge_held_out(generator, config: TrainConfig, per_pair: int = 32,
-                   judge_path: str = JUDGE_PATH):
+                   judge_pattern: str = JUDGE_PATTERN):
     """Joint colour+shape accuracy of `per_pair` images for each held-out pair, judged by the
-    bundled classifier; (None, 0) when it is missing or the images are not its size."""
-    if not os.path.isfile(judge_path) or generator.image_size != 64:
+    bundled classifier of the model's image size; (None, 0) when there is none."""
+    judge_path = judge_pattern.format(size=generator.image_size)
+    if not os.path.isfile(judge_path):
         return None, 0
     from tfcmgen.data.shapes import DEFAULT_HELD_OUT, POSITIONS, SIZES, caption_for
     from tfcmgen.metrics.attribute_classifier import AttributeClassifier
