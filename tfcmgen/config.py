@@ -196,7 +196,10 @@ class TrainConfig(_JsonConfig):
         embedding_dim: int. Word2Vec vector size. Defaults to 64.
         word2vec_epochs: int. Defaults to 20.
         text_pooling: str. `"mean"`, `"bigru"`, `"attention"` or `"transformer"`. Defaults to
-            `"mean"`.
+            `"transformer"`: a mean of word vectors cannot tell "a red circle left of a blue
+            square" from "a blue circle left of a red square"; on two-object shapes the
+            transformer (with `swap_negatives=0.5`) drew both objects right in 0.98 of seen and
+            held-out captions in 15 minutes (bench/two_object_quality.py).
         fusion: str. How text conditions the generator. Defaults to `"film"`.
         loss: str. `"hinge"`, `"bce"` or `"wgan-gp"`. Defaults to `"hinge"`.
         noise_dim: int. Defaults to 64.
@@ -222,7 +225,9 @@ class TrainConfig(_JsonConfig):
         swap_negatives: float in [0, 1]. Share of mismatched captions that are the image's own
             caption with two attribute words, or the two sides of a relation, exchanged ("a blue
             circle left of a red square"), derived from the caption text (any dataset; see
-            `tfcmgen.data.caption_swaps`). Defaults to 0.
+            `tfcmgen.data.caption_swaps`). Defaults to 0.5 (measured with the transformer
+            pooling, above); captions of one thing rarely have a swap and keep their usual
+            mismatch.
         strategy: str. `"default"`, `"mirrored"` or `"multiworker"`. Defaults to `"default"`,
             which becomes `"mirrored"` when `replicas` > 1.
         replicas: int. Devices to mirror over (CPUs are split into logical devices). Defaults to 1.
@@ -259,7 +264,7 @@ class TrainConfig(_JsonConfig):
     word_vectors: str | None = None
     embedding_dim: int = 64
     word2vec_epochs: int = 20
-    text_pooling: str = "mean"
+    text_pooling: str = "transformer"
     fusion: str = "film"
     loss: str = "hinge"
     noise_dim: int = 64
@@ -267,7 +272,7 @@ class TrainConfig(_JsonConfig):
     g_learning_rate: float = 4e-4
     d_learning_rate: float = 8e-4
     near_miss: float = 0.5
-    swap_negatives: float = 0.0
+    swap_negatives: float = 0.5
     augment: str = "auto"
     word_dropout: float = 0.0
     caption_near_miss: bool = False

@@ -52,7 +52,9 @@ class CrossModalGAN(GANTrainingSteps, AdversarialModel):
         embedding_matrix: array [vocabulary_size, embedding_dim] or None. Initial word vectors
             (e.g. Word2Vec); not stored in the config (the trained weights are saved instead).
         trainable_embeddings: bool. Fine-tune the word vectors. Defaults to True.
-        text_pooling: str. `"mean"`, `"bigru"` or `"attention"`. Defaults to `"mean"`.
+        text_pooling: str. `"mean"`, `"bigru"`, `"attention"` or `"transformer"`. Defaults to
+            `"transformer"`, which keeps word order and which attribute goes with which thing
+            (see `TextEncoder`); models saved before it load with their own pooling.
         mask_unknown: bool. The text encoder leaves `[UNK]` out of the sentence vector, as it does
             `[PAD]` (see `TextEncoder`). Defaults to True (models saved before it load with False).
         condition_dim: int. Size of the generator's condition. Defaults to 128.
@@ -152,7 +154,7 @@ class CrossModalGAN(GANTrainingSteps, AdversarialModel):
         embedding_dim=64,
         embedding_matrix=None,
         trainable_embeddings=True,
-        text_pooling="mean",
+        text_pooling="transformer",
         mask_unknown=True,
         condition_dim=128,
         noise_dim=64,
@@ -465,4 +467,5 @@ class CrossModalGAN(GANTrainingSteps, AdversarialModel):
         # models saved before the diversity loss existed keep training without it; models saved
         # before [UNK] masking keep averaging [UNK] in, so their outputs do not change.
         return cls(**{"contrastive_weight": 0.0, "contrastive_mismatched": False,
-                      "diversity_weight": 0.0, "mask_unknown": False, **config})
+                      "diversity_weight": 0.0, "mask_unknown": False, "text_pooling": "mean",
+                      **config})
