@@ -22,8 +22,8 @@ import os
 import sys
 
 from tfcmgen.config import (
-    FORMATS,
     AUGMENTS,
+    FORMATS,
     FUSIONS,
     LOSSES,
     PRECISIONS,
@@ -235,7 +235,6 @@ def _cmd_export(args) -> int:
 
 def _cmd_serve(args) -> int:
     from tfcmgen.serve import BatchingParameters, ServeConfig, ServeLimits, serve
-
     from tfcmgen.serve.model_source import PRETRAINED_RUN
 
     config = ServeConfig(

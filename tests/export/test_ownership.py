@@ -28,10 +28,10 @@ from tfcmgen.export.export_metadata import METADATA_FILE
 from tfcmgen.ownership import (
     LOCK_FILE,
     ConcurrentWriterError,
-    OwnershipError,
     writer_lock,
 )
 from tfcmgen.runs import RunFolder
+
 
 def _snapshot(root) -> dict:
     """{relative path: bytes} of every file under `root` (the lock file aside)."""

@@ -7,7 +7,14 @@ import onnxruntime
 import pytest
 import tensorflow as tf
 
-from tests.export.conftest import CAPTIONS, IMAGE_SIZE, MAX_LENGTH, NOISE_DIM, _export_all, _save_run
+from tests.export.conftest import (
+    CAPTIONS,
+    IMAGE_SIZE,
+    MAX_LENGTH,
+    NOISE_DIM,
+    _export_all,
+    _save_run,
+)
 
 
 @pytest.fixture(scope="module")

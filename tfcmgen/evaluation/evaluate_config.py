@@ -24,6 +24,7 @@ from tfcmgen.config import (
     _JsonConfig,
 )
 
+
 @dataclasses.dataclass(frozen=True)
 class EvaluateConfig(_JsonConfig):
     """Evaluating a trained text-to-image model on a captioned dataset (`tfcmgen evaluate`).

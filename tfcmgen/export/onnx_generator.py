@@ -20,10 +20,7 @@ import os
 
 import numpy as np
 
-from tfcmgen.runtime.images import to_uint8  # noqa: F401  (float [-1, 1] -> uint8, half to even)
-from tfcmgen.runtime.export_metadata import ExportError, ExportMetadata
-from tfcmgen.text.word_mapping import map_and_report, mapper_for_folder
-from tfcmgen.runtime.philox_noise import stateless_normal
+from tfcmgen.export.export_folder import ExportFolder
 from tfcmgen.export.runtime_inputs import (
     check_captions,
     check_noise,
@@ -34,6 +31,10 @@ from tfcmgen.export.runtime_inputs import (
     check_token_ids,
     warn_unknown_only,
 )
+from tfcmgen.runtime.export_metadata import ExportError, ExportMetadata
+from tfcmgen.runtime.images import to_uint8  # noqa: F401  (float [-1, 1] -> uint8, half to even)
+from tfcmgen.runtime.philox_noise import stateless_normal
+from tfcmgen.text.word_mapping import map_and_report
 
 # task -> the inputs of its ONNX model (see `export_tasks.EXPORT_TASKS`), sorted.
 ONNX_INPUTS = {"text2image": ["noise", "token_ids"], "edit": ["source_images", "token_ids"]}
@@ -61,7 +62,7 @@ def session_options(threads: int | None = None):
     return options
 
 
-class OnnxGenerator:
+class OnnxGenerator(ExportFolder):
     """A tfcmgen ONNX export run by onnxruntime.
 
     Same `generate` and `edit` as `tfcmgen.generation.TextToImageGenerator`, each for exports of
@@ -109,25 +110,7 @@ class OnnxGenerator:
                 f"{self.model_path!r} takes inputs {names}; a tfcmgen {self.task} export takes "
                 f"{' and '.join(expected)}"
             )
-        self.tokenizer = self.metadata.tokenizer(path)
-        # Unknown words: spelling and word-vector neighbours (tfcmgen.text.word_mapping).
-        self.word_mapper = mapper_for_folder(path, self.tokenizer.vocabulary)
-
-    @property
-    def task(self) -> str:
-        return self.metadata.task
-
-    @property
-    def image_size(self) -> int:
-        return self.metadata.image_size
-
-    @property
-    def max_length(self) -> int:
-        return self.metadata.max_length
-
-    @property
-    def noise_dim(self) -> int:
-        return self.metadata.noise_dim
+        self._load_text(path)
 
     def noise(self, batch: int, seed: int = 0) -> np.ndarray:
         """The noise `CrossModalGAN.generate` uses for `seed`: float32 [batch, noise_dim]."""

@@ -33,10 +33,10 @@ import os
 import re
 
 from tfcmgen.export.export_metadata import METADATA_FILE, VOCABULARY_FILE, ExportError
-from tfcmgen.text.word_mapping import WORD_MAP_FILE
-from tfcmgen.export.staging import check_destination, stamp_manifest, staged_folder
+from tfcmgen.export.staging import check_destination, staged_folder, stamp_manifest
 from tfcmgen.ownership import check_not_inside
 from tfcmgen.runs import RunFolderError
+from tfcmgen.text.word_mapping import WORD_MAP_FILE
 
 # TF Serving's version folders: positive integers.
 _VERSION_NAME = re.compile(r"^[0-9]{1,18}$")

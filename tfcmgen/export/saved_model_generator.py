@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tfcmgen.runtime.export_metadata import ExportError, ExportMetadata
-from tfcmgen.text.word_mapping import map_and_report, mapper_for_folder
+from tfcmgen.export.export_folder import ExportFolder
 from tfcmgen.export.runtime_inputs import (
     check_captions,
     check_noise,
@@ -33,9 +32,11 @@ from tfcmgen.export.runtime_inputs import (
     check_token_ids,
     warn_unknown_only,
 )
+from tfcmgen.runtime.export_metadata import ExportError, ExportMetadata
+from tfcmgen.text.word_mapping import map_and_report
 
 
-class SavedModelGenerator:
+class SavedModelGenerator(ExportFolder):
     """A tfcmgen SavedModel export loaded in this process.
 
     Same `generate` and `edit` as `tfcmgen.generation.TextToImageGenerator`, running the exported
@@ -74,27 +75,8 @@ class SavedModelGenerator:
         missing = sorted(set(self.metadata.signatures) - set(self.signatures))
         if missing:
             raise ExportError(f"the SavedModel in {self.model_path!r} lacks signatures {missing}")
-        self.tokenizer = self.metadata.tokenizer(path)
-        # Spelling and word-vector neighbours, in Python before the graph (which maps only the
-        # neighbours itself: see tfcmgen.text.word_mapping).
-        self.word_mapper = mapper_for_folder(path, self.tokenizer.vocabulary)
+        self._load_text(path)
         self._tf = tf
-
-    @property
-    def task(self) -> str:
-        return self.metadata.task
-
-    @property
-    def image_size(self) -> int:
-        return self.metadata.image_size
-
-    @property
-    def max_length(self) -> int:
-        return self.metadata.max_length
-
-    @property
-    def noise_dim(self):
-        return self.metadata.noise_dim
 
     def _empty(self) -> np.ndarray:
         return np.zeros((0, self.image_size, self.image_size, 3), np.uint8)

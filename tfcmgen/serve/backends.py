@@ -21,6 +21,7 @@ import os
 
 import numpy as np
 
+from tfcmgen.export.export_folder import ExportFolder
 from tfcmgen.export.onnx_generator import session_options
 from tfcmgen.runtime.export_metadata import ExportError, ExportMetadata
 from tfcmgen.runtime.images import to_uint8
@@ -28,7 +29,7 @@ from tfcmgen.runtime.philox_noise import stateless_normal, stateless_normal_rows
 from tfcmgen.serve.signatures import signature_def_json, task_signatures
 
 
-class Backend:
+class Backend(ExportFolder):
     """Shared part: the export's metadata, tokenizer, signatures and noise."""
 
     name = ""
@@ -36,37 +37,21 @@ class Backend:
     def __init__(self, folder: str, metadata: ExportMetadata):
         self.folder = folder
         self.metadata = metadata
-        self.tokenizer = metadata.tokenizer(folder)
-        self.word_mapper = _word_mapper(folder, self.tokenizer.vocabulary)
+        self._load_text(folder)
         self.signatures = task_signatures(
             metadata.task, metadata.image_size, metadata.max_length, metadata.noise_dim
         )
 
-    @property
-    def task(self) -> str:
-        return self.metadata.task
-
-    @property
-    def image_size(self) -> int:
-        return self.metadata.image_size
-
     def tokenize(self, captions) -> np.ndarray:
         """Token ids of captions, unknown words mapped first as the export's Python loaders do
         (`tfcmgen.text.word_mapping`: word-vector neighbours and spelling)."""
-        captions = list(captions)
-        if self.word_mapper is not None:
-            captions = self.word_mapper.map_captions(captions)[0]
-        return self.tokenizer.encode(captions)
+        return self.tokenizer.encode(self.word_mapper.map_captions(list(captions))[0])
 
     def read_word(self, word: str) -> tuple:
         """(how, target) for a normalised word: ("known", word), ("neighbour" or "spelling",
         the vocabulary word it is read as) or ("unknown", None)."""
-        if self.word_mapper is not None:
-            target, how = self.word_mapper.map_word(word)
-            return how, target
-        if self.tokenizer.vocabulary.lookup(word) > 1:
-            return "known", word
-        return "unknown", None
+        target, how = self.word_mapper.map_word(word)
+        return how, target
 
     def noise(self, count: int, seed: int) -> np.ndarray:
         """The noise `serving_default` draws for `count` images and `seed`."""
@@ -90,14 +75,6 @@ class Backend:
 
     def close(self) -> None:
         pass
-
-
-def _word_mapper(folder, vocabulary):
-    try:
-        from tfcmgen.text.word_mapping import mapper_for_folder
-    except ImportError:  # a tfcmgen without the unknown-word mapping of issue 12
-        return None
-    return mapper_for_folder(folder, vocabulary)
 
 
 class SavedModelBackend(Backend):
