@@ -107,7 +107,7 @@ def test_caption_variants_draw_what_the_training_phrasing_draws(variant):
     vectors = np.random.default_rng(0).normal(size=(len(VOCABULARY), 8)).astype("float32")
     gan = CrossModalGAN(vocabulary_size=len(VOCABULARY), max_length=10, image_size=32,
                         embedding_dim=8, embedding_matrix=vectors, condition_dim=8, noise_dim=8,
-                        generator_width=4, discriminator_width=4)
+                        generator_width=4, discriminator_width=4, text_pooling="mean")
     generator = TextToImageGenerator(gan, CaptionTokenizer(VOCABULARY, max_length=10))
 
     def draw(caption):
