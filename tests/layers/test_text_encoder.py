@@ -153,3 +153,37 @@ def test_config_without_mask_unknown_loads_with_the_old_behaviour():
     del config["mask_unknown"]
     assert TextEncoder.from_config(config).mask_unknown is False
     assert TextEncoder.from_config(encoder.get_config()).mask_unknown is True
+
+
+def test_transformer_positions_get_a_dense_gradient_and_key_biases_stay_zero():
+    # Under MultiWorkerMirroredStrategy a lookup's sparse gradient repeats its rows once per
+    # worker and Adam squares them one by one, and the key bias (gradient zero up to rounding)
+    # drifted with the all-reduce's order: both made two workers train differently from one
+    # process (tests/test_multiworker.py). Checked here without a cluster.
+    import tensorflow as tf
+
+    encoder = TextEncoder(10, 4, embedding_matrix=_matrix(), pooling="transformer")
+    encoder(TOKEN_IDS)
+    pool = encoder.pool
+    with tf.GradientTape() as tape:
+        sentence, _ = encoder(TOKEN_IDS)
+        loss = tf.reduce_sum(sentence**2)
+    gradients = tape.gradient(loss, pool.trainable_variables)
+    positions = [g for g, v in zip(gradients, pool.trainable_variables)
+                 if v is pool.positions.embeddings]
+    assert len(positions) == 1 and not isinstance(positions[0], tf.IndexedSlices)
+
+    key_biases = [attention.key_dense.bias for attention, *_ in pool.blocks]
+    before = [np.asarray(v.value).copy() for v in pool.trainable_variables]
+    optimizer = keras.optimizers.Adam(0.1)
+    for _ in range(3):
+        with tf.GradientTape() as tape:
+            sentence, _ = encoder(TOKEN_IDS)
+            loss = tf.reduce_sum(sentence[:, 0])
+        variables = encoder.trainable_variables
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+    for bias in key_biases:
+        np.testing.assert_array_equal(bias.numpy(), 0.0)
+    moved = [not np.array_equal(b, np.asarray(v.value))
+             for b, v in zip(before, pool.trainable_variables)]
+    assert sum(moved) > len(moved) // 2  # the rest of the encoder trains

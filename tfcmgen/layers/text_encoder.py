@@ -90,6 +90,10 @@ class _AttentionPooling(keras.layers.Layer):
         return ops.sum(attention * words, axis=1), words
 
 
+def _zero(variable):
+    return ops.zeros_like(variable)
+
+
 class _TransformerPooling(keras.layers.Layer):
     """Words = a small Transformer encoder over the embeddings plus learned positions; sentence =
     the mean of its outputs over the real words.
@@ -136,6 +140,13 @@ class _TransformerPooling(keras.layers.Layer):
         self.positions.build((None,))
         for attention, norm_a, ffn_in, ffn_out, norm_b in self.blocks:
             attention.build(words_shape, words_shape)
+            if attention.key_dense.bias is not None:
+                # The key bias adds the same q.b to every logit of a row, which the softmax
+                # cancels: its gradient is zero up to rounding, and Adam, which divides by the
+                # gradient's own size, turned that rounding into steps of up to ~1e-5 that
+                # differ with the order of the all-reduce. Held at zero (its initial value)
+                # after every step; the variable stays, so saved models load unchanged.
+                attention.key_dense.bias.constraint = _zero
             norm_a.build(words_shape)
             ffn_in.build(words_shape)
             ffn_out.build((*words_shape[:-1], 2 * self.units))
@@ -144,7 +155,11 @@ class _TransformerPooling(keras.layers.Layer):
 
     def call(self, words, mask):
         length = ops.shape(words)[1]
-        x = self.input_norm(words) + self.positions(ops.arange(length))[None]
+        # A slice of the table, not a lookup: a lookup's gradient is an IndexedSlices whose rows
+        # repeat once per replica under MultiWorkerMirroredStrategy, and Adam squares each
+        # repeated row before summing (its second moment then differs from one process's by up
+        # to 0.02 after three steps: tests/test_multiworker.py). A slice's gradient is dense.
+        x = self.input_norm(words) + self.positions.embeddings[:length][None]
         weights = ops.cast(mask, x.dtype)[..., None]
         # Real words attend to real words only; an all-[PAD] caption's rows are zeroed below.
         attention_mask = ops.logical_and(mask[:, :, None], mask[:, None, :])
