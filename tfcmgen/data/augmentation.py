@@ -5,6 +5,11 @@ augmented before it is tokenised). Rotation and random crop would move things ac
 by default (`position_safe=True`) they are skipped for every caption that names a position ("top",
 "left", "corner", "middle", ...); such captions only ever get the flip.
 
+Some captions no swap of words can keep true in a mirror image: "a red circle and a blue square"
+says the circle is on the left only by naming it first. `flippable_captions` finds them from the
+training captions (the rule is in its docstring); the pipeline passes the result per example
+(`flippable=`), and those images are never flipped.
+
 Example:
 
 >>> import tensorflow as tf
@@ -20,9 +25,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import tensorflow as tf
 
+from tfcmgen.data.caption_swaps import kind_positions, word_classes
 from tfcmgen.data.image_ops import LEFT_RIGHT_PATTERN
+from tfcmgen.text.normalize import split_words
 
 # Words that place something in the image; a caption holding one gets no rotation or crop.
 POSITION_PATTERN = (r"(?is).*\b(left|right|top|bottom|upper|lower|center|centre|middle|corner|"
@@ -44,6 +52,92 @@ def swap_left_right_graph(captions: tf.Tensor) -> tf.Tensor:
 def names_position(captions: tf.Tensor) -> tf.Tensor:
     """bool tensor: which captions name a position (see `POSITION_PATTERN`)."""
     return tf.strings.regex_full_match(captions, POSITION_PATTERN)
+
+
+# Words that say where things are in a way a horizontal flip keeps true: the sides (the flip swaps
+# "left" and "right" in the caption, as `LEFT_RIGHT_PATTERN` finds them), vertical places and
+# relations ("above", "on top of", "at the bottom") and depth ("in front of", "behind"), which a
+# mirror image leaves as they are.
+PLACING_WORDS = frozenset({"left", "right", "above", "below", "over", "under", "beneath",
+                           "underneath", "top", "bottom", "upper", "lower", "front", "behind"})
+# Articles name no thing: "a" and "the" never count as two words of one kind.
+_ARTICLES = frozenset({"a", "an", "the"})
+
+
+def _keeps_flip(words: list[str], classes: dict[str, int]) -> bool:
+    """The rule of `flippable_captions` for one caption's normalised words."""
+    # placed[k]: placing words among words[:k]; words[i + 1:j] hold placed[j] - placed[i + 1].
+    placed = [0]
+    for word in words:
+        placed.append(placed[-1] + (word in PLACING_WORDS))
+    for positions in kind_positions(words, classes).values():
+        named = [i for i in positions if words[i] not in PLACING_WORDS and words[i] not in _ARTICLES]
+        for a, i in enumerate(named):
+            for j in named[a + 1:]:
+                if words[i] != words[j] and j > i + 1 and placed[j] == placed[i + 1]:
+                    return False
+    return True
+
+
+def flippable_captions(captions, classes: dict[str, int] | None = None) -> np.ndarray:
+    """Which captions stay true when their image is mirrored (with "left"/"right" swapped).
+
+    The rule: a caption is **not** flippable when it holds two different words of one kind
+    (two colours, two objects: kinds as `caption_swaps.word_classes` learns them from the
+    captions, by substitution), not next to each other, with no placing word between them
+    (`PLACING_WORDS`: left/right, which the flip swaps; above/below/over/under/top/bottom/
+    upper/lower, front/behind, which a mirror image keeps true). Every other caption is
+    flippable.
+
+    Why this holds: two different words of one kind name two things (or two parts) of the image.
+    When a placing word stands between them, it says where the second is relative to the first
+    ("a red circle to the left of / above a blue square", "a red circle on the left, a blue
+    square on the right"), and after the flip the swapped or kept word says it again. When none
+    does, the only thing left to say where they are is the order in which they are named ("a red
+    circle and a blue square": the circle is on the left), and the mirror image reverses that
+    order, so the caption would become false. Two equal words ("a red circle and a red square"
+    has one colour) swap nothing, and two adjacent words ("a big red circle", if sizes and colours
+    share a kind) describe one thing. Captions of one thing therefore stay flippable.
+
+    What it costs: captions that name two things which word order does not place lose their
+    flips although a mirror image keeps them true: "a bird with a red head and black wings",
+    "a red circle on a blue background", "to the left of a blue square is a red circle" (the
+    placing word is not between the two). That loses flips on those captions, never makes a
+    caption false. It does not catch a pair whose kind the captions never show by substitution
+    ("a cat and a dog" when no caption has another animal in either place): the rule is as good
+    as the kinds learnt, which grow with the number of captions. Every pair of a kind is checked,
+    so "a red circle above a blue square and a green star" is caught (nothing places the square
+    and the star); but a placing word between two things is taken to place them, so where it
+    places a third thing instead ("a red circle under a lamp and a blue square") the pair's
+    order is missed.
+
+    Args:
+        captions: iterable of str: the training captions (all of them: kinds are learnt from them).
+        classes: dict from word to kind id, or None. None learns them from `captions` with
+            `word_classes(captions, max_document_frequency=1.0)`: a colour in most captions
+            still names a thing, so no word is left out for being common. Defaults to None.
+
+    Returns:
+        bool array `[len(captions)]`, True where the caption may be flipped.
+
+    Example:
+
+    >>> flippable_captions(["a red circle and a blue square",
+    ...                     "a red circle to the left of a blue square",
+    ...                     "a red circle above a blue square",
+    ...                     "a red circle", "a blue circle", "a red square"]).tolist()
+    [False, True, True, True, True, True]
+    """
+    captions = list(captions)
+    if classes is None:
+        classes = word_classes(captions, max_document_frequency=1.0)
+    known: dict[str, bool] = {}
+    flags = np.empty(len(captions), bool)
+    for row, caption in enumerate(captions):
+        if caption not in known:
+            known[caption] = _keeps_flip(split_words(caption), classes)
+        flags[row] = known[caption]
+    return flags
 
 
 def _flip_where(images: tf.Tensor, flip: tf.Tensor) -> tf.Tensor:
@@ -103,18 +197,23 @@ class Augmentation:
         """True when rotation or crop is on (changes that can falsify position captions)."""
         return self.max_rotation_degrees > 0.0 or self.min_crop_fraction < 1.0
 
-    def __call__(self, images: tf.Tensor, captions: tf.Tensor, seed, other_captions=None):
+    def __call__(self, images: tf.Tensor, captions: tf.Tensor, seed, other_captions=None,
+                 flippable=None):
         """Augments a batch: images `[B, H, W, C]` (uint8 or float), captions tf.string `[B]`, seed
         int `[2]`. Returns `(images, captions)`.
 
         `other_captions` (tf.string `[B]`, e.g. the mismatched captions) are flipped with their
         image too, so a mismatch stays the same mismatch; then `(images, captions,
-        other_captions)` is returned. Deterministic for a given seed (stateless random ops).
+        other_captions)` is returned. `flippable` (bool `[B]`, from `flippable_captions` of the
+        training captions) says which examples may flip; None lets every one. Deterministic for a
+        given seed (stateless random ops).
         """
         seed = tf.cast(seed, tf.int64)
         batch = tf.shape(images)[0]
         if self.flip_probability > 0.0:
             flip = tf.random.stateless_uniform([batch], seed=seed) < self.flip_probability
+            if flippable is not None:
+                flip = flip & tf.cast(flippable, tf.bool)
             images = _flip_where(images, flip)
             captions = tf.where(flip, swap_left_right_graph(captions), captions)
             if other_captions is not None:
@@ -187,30 +286,66 @@ MIN_DECISION_IMAGES = 128
 
 @dataclass(frozen=True)
 class AugmentationDecision:
-    """What `decide_augmentation` found: the chosen name and the two measured accuracies.
+    """What `decide_augmentation` found: the chosen name, the captions a flip keeps true and the
+    two measured accuracies. `str()` says it in one line (the runner logs it).
 
     Attributes:
         augment: str. One of `AUGMENTATIONS`.
         flip_accuracy: float or None. Held-out accuracy of telling images from their mirror
-            images (None: too few images to test).
-        rotate_accuracy: float or None. The same for rotated images (None: not measured, no
-            caption allows rotation).
+            images (None: not measured, too few images or no caption may be flipped).
+        rotate_accuracy: float or None. The same for rotated images (None: not measured, too few
+            images or no caption allows rotation).
         seconds: float. Time the decision took.
+        flip_captions: int or None. Captions a mirror image keeps true (`flippable_captions`);
+            flips apply to these only. None: no captions were given.
+        caption_count: int or None. Captions looked at (all captions of all images).
+        too_few_images: bool. Fewer than `MIN_DECISION_IMAGES` images: nothing was tested.
     """
 
     augment: str
     flip_accuracy: float | None
     rotate_accuracy: float | None
     seconds: float
+    flip_captions: int | None = None
+    caption_count: int | None = None
+    too_few_images: bool = False
+
+    @property
+    def flip_share(self) -> float | None:
+        """Share of captions a mirror image keeps true (None without captions)."""
+        if not self.caption_count:
+            return None
+        return self.flip_captions / self.caption_count
+
+    def _captions_text(self) -> str:
+        share = self.flip_share
+        if share is None:
+            return ""
+        order_only = ("name two things of one kind (two colours, two objects) whose sides only "
+                      "the word order gives, as in 'a red circle and a blue square', which a "
+                      "mirror image makes false")
+        if share == 1.0:
+            return f"all {self.caption_count} captions may be flipped (100%); "
+        if share == 0.0:
+            return (f"no flip at all: none of the {self.caption_count} captions may be flipped "
+                    f"(0%), they all {order_only}; ")
+        kept = "keep their flips" if "flip" in self.augment else "may be flipped"
+        return (f"{self.flip_captions} of {self.caption_count} captions ({share:.0%}) {kept}, "
+                f"the other {self.caption_count - self.flip_captions} {order_only}; ")
 
     def __str__(self):
-        if self.flip_accuracy is None:
-            return (f"augment={self.augment!r}: too few images to test whether mirroring or "
-                    f"rotation keeps them like the data's (at least {MIN_DECISION_IMAGES})")
+        captions = self._captions_text()
+        if self.too_few_images:
+            return (f"augment={self.augment!r}: {captions}too few images to test whether "
+                    f"mirroring or rotation keeps them like the data's (at least "
+                    f"{MIN_DECISION_IMAGES})")
+        flip = "mirror images not tested (no caption may be flipped)" \
+            if self.flip_accuracy is None else \
+            f"a small classifier tells images from their mirror images with accuracy " \
+            f"{self.flip_accuracy:.2f}"
         rotate = "not tested (every caption names a position)" if self.rotate_accuracy is None \
             else f"{self.rotate_accuracy:.2f}"
-        return (f"augment={self.augment!r}: a small classifier tells images from their mirror "
-                f"images with accuracy {self.flip_accuracy:.2f} and from rotated ones with "
+        return (f"augment={self.augment!r}: {captions}{flip} and from rotated ones with "
                 f"{rotate} (above {TELLS_APART} means the transform makes images the data does "
                 f"not hold, so it is off)")
 
@@ -260,10 +395,16 @@ def decide_augmentation(images, captions=None, seed=0, max_images=1024, size=32)
     data does not hold (a mirrored R, a 9 from a 6) and is left out. Symmetric data (shapes,
     birds, faces) keeps both.
 
+    The captions decide too: flips apply only to captions a mirror image keeps true
+    (`flippable_captions`), and when none is ("a red circle and a blue square" in every caption)
+    there is no flip at all and the mirror test is skipped. The decision says what share of the
+    captions keep their flips.
+
     Args:
         images: uint8 array [N, H, W, 3]. Fewer than `MIN_DECISION_IMAGES` give "none".
-        captions: list of str or None. One caption per image; images whose caption names a
-            position never rotate (`position_safe`), so if all do the rotation test is skipped.
+        captions: list or None. Per image, its caption (str) or all its captions (list of str).
+            Images whose captions all name a position never rotate (`position_safe`), so if all
+            do the rotation test is skipped.
         seed: int. Seeds the sample, the transforms and the classifier. Defaults to 0.
         max_images: int. Images used at most. Defaults to 1024.
         size: int. Side the images are resized to for the test. Defaults to 32.
@@ -280,16 +421,33 @@ def decide_augmentation(images, captions=None, seed=0, max_images=1024, size=32)
     if images.ndim != 4 or images.shape[-1] != 3:
         raise ValueError(f"decide_augmentation needs uint8 images [N, H, W, 3]; received "
                          f"shape {images.shape}")
+    per_image = None
+    flip_captions = caption_count = None
+    if captions is not None:
+        per_image = [[c] if isinstance(c, (str, bytes)) else list(c) for c in captions]
+        if len(per_image) != len(images):
+            raise ValueError(f"decide_augmentation needs one caption (or list of captions) per "
+                             f"image; received {len(per_image)} for {len(images)} images")
+        flags = flippable_captions([c for image_captions in per_image for c in image_captions])
+        flip_captions, caption_count = int(flags.sum()), len(flags)
+    counts = {"flip_captions": flip_captions, "caption_count": caption_count}
     if len(images) < MIN_DECISION_IMAGES:
-        return AugmentationDecision("none", None, None, time.monotonic() - started)
+        return AugmentationDecision("none", None, None, time.monotonic() - started,
+                                    too_few_images=True, **counts)
     rng = np.random.default_rng(seed)
     chosen = rng.permutation(len(images))[:max_images]
     sample = tf.image.resize(tf.constant(images[chosen]), [size, size], antialias=True)
     sample = tf.cast(tf.clip_by_value(tf.round(sample), 0, 255), tf.uint8)
-    flip_accuracy = _telling_apart_accuracy(sample.numpy(), tf.reverse(sample, [2]).numpy(), seed)
+    flip_accuracy = None
+    if flip_captions != 0:
+        flip_accuracy = _telling_apart_accuracy(sample.numpy(), tf.reverse(sample, [2]).numpy(),
+                                                seed)
     rotate_accuracy = None
-    if captions is not None:
-        moving = ~names_position(tf.constant([captions[i] for i in chosen])).numpy()
+    if per_image is not None:
+        # An image can rotate when one of its captions names no position.
+        owner = np.concatenate([np.full(len(per_image[i]), k) for k, i in enumerate(chosen)])
+        placed = names_position(tf.constant([c for i in chosen for c in per_image[i]])).numpy()
+        moving = np.bincount(owner[~placed], minlength=len(chosen)) > 0
     else:
         moving = np.ones(len(chosen), bool)
     if moving.sum() >= 8:
@@ -302,9 +460,9 @@ def decide_augmentation(images, captions=None, seed=0, max_images=1024, size=32)
         plain = crop._transform(pool, keep, tf.constant([seed, 7], tf.int64))
         turned = turn._transform(pool, keep, tf.constant([seed, 7], tf.int64))
         rotate_accuracy = _telling_apart_accuracy(plain.numpy(), turned.numpy(), seed + 1)
-    flip = flip_accuracy <= TELLS_APART
+    flip = flip_accuracy is not None and flip_accuracy <= TELLS_APART
     rotate = rotate_accuracy is not None and rotate_accuracy <= TELLS_APART
     augment = {(True, True): "flip+rotate", (True, False): "flip", (False, True): "rotate",
                (False, False): "none"}[(flip, rotate)]
     return AugmentationDecision(augment, flip_accuracy, rotate_accuracy,
-                                time.monotonic() - started)
+                                time.monotonic() - started, **counts)

@@ -113,16 +113,29 @@ def word_classes(captions, max_document_frequency: float = 0.5) -> dict[str, int
     return classes
 
 
-def _attribute_swaps(words: list[str], classes: dict[str, int]) -> list[list[str]]:
-    """One rewrite per kind with two different words in the caption: the first two exchanged."""
+def kind_positions(words: list[str], classes: dict[str, int]) -> dict[int, list[int]]:
+    """Where each kind occurs in a caption: kind id -> positions of its words, in order.
+
+    Words outside `classes` (of no kind) are left out. `tfcmgen.data.augmentation` reads from
+    this which captions name two things of one kind (two colours, two objects).
+
+    >>> kind_positions(["a", "red", "circle", "and", "a", "blue", "square"],
+    ...                {"red": 0, "blue": 0, "circle": 1, "square": 1})
+    {0: [1, 5], 1: [2, 6]}
+    """
     positions: dict[int, list[int]] = {}
     for i, word in enumerate(words):
         if word in classes:
             positions.setdefault(classes[word], []).append(i)
+    return positions
+
+
+def _attribute_swaps(words: list[str], classes: dict[str, int]) -> list[list[str]]:
+    """One rewrite per kind with two different words in the caption: the first two exchanged."""
     swaps = []
-    for kind_positions in positions.values():
-        first = kind_positions[0]
-        second = next((j for j in kind_positions[1:] if words[j] != words[first]), None)
+    for positions in kind_positions(words, classes).values():
+        first = positions[0]
+        second = next((j for j in positions[1:] if words[j] != words[first]), None)
         if second is not None:
             swapped = list(words)
             swapped[first], swapped[second] = words[second], words[first]

@@ -27,7 +27,12 @@ from typing import Callable, Sequence
 import numpy as np
 import tensorflow as tf
 
-from tfcmgen.data.augmentation import AUGMENTATIONS, Augmentation, decide_augmentation
+from tfcmgen.data.augmentation import (
+    AUGMENTATIONS,
+    Augmentation,
+    decide_augmentation,
+    flippable_captions,
+)
 from tfcmgen.data.captioned_images import CaptionedImages
 from tfcmgen.data.errors import DatasetError
 from tfcmgen.data.folders import decode_images, load_folder
@@ -158,7 +163,7 @@ def _resolve_augmentation(augment, data=None, seed=0) -> Augmentation | None:
     if isinstance(augment, str) and augment in AUGMENTATIONS:
         return AUGMENTATIONS[augment]
     if augment == "auto" and data is not None:
-        decision = decide_augmentation(data.images, [c[0] for c in data.captions], seed=seed)
+        decision = decide_augmentation(data.images, data.captions, seed=seed)
         logger.warning("%s: %s", data.name, decision)
         return AUGMENTATIONS[decision.augment]
     raise ValueError(f"augment must be None, an Augmentation, 'auto' or one of "
@@ -197,11 +202,14 @@ def make_dataset(
         batch_size: int >= 1. Defaults to 64.
         shuffle: bool. Reshuffle the images every epoch. Defaults to True.
         augment: None, an `Augmentation`, a name of `AUGMENTATIONS` ("none", "flip", "rotate",
-            "flip+rotate") or "auto". Flips swap "left"/"right" in the caption; rotation and crop
-            touch only images whose caption names no position. "auto" decides from the images
-            (`decide_augmentation`: no flip where a small classifier tells images from their
-            mirror images, no rotation likewise) and logs the decision; resolve it once with
-            `decide_augmentation` when building datasets repeatedly. Defaults to None.
+            "flip+rotate") or "auto". Flips swap "left"/"right" in the caption and never touch
+            an image whose chosen caption a mirror image makes false ("a red circle and a blue
+            square": `flippable_captions`, decided once from all training captions); rotation
+            and crop touch only images whose caption names no position. "auto" decides from the
+            images and captions (`decide_augmentation`: no flip where a small classifier tells
+            images from their mirror images or no caption may be flipped, no rotation likewise)
+            and logs the decision; resolve it once with `decide_augmentation` when building
+            datasets repeatedly. Defaults to None.
         seed: int. Seed of shuffling, caption choice and augmentation. Defaults to 0.
         deterministic: bool. Same batches in the same order on every run (for tests); otherwise
             parallel map may reorder batches for speed. Defaults to False.
@@ -293,6 +301,14 @@ def make_dataset(
     if caption_near is not None:
         tables["caption_near"] = tf.constant(caption_near)
         tables["caption_near_count"] = tf.constant((caption_near >= 0).sum(axis=1))
+    if augmentation is not None and augmentation.flip_probability > 0.0:
+        flippable = flippable_captions(data.all_captions())
+        if not flippable.all():
+            # Per caption (indexed like "captions"): a mirror image keeps it true.
+            tables["flippable"] = tf.constant(flippable)
+            logger.info("%s: %d of %d captions (%.0f%%) may be flipped; the others name two "
+                        "things whose sides only the word order gives", data.name,
+                        flippable.sum(), len(flippable), 100.0 * flippable.mean())
     if swap_negatives > 0.0:
         from tfcmgen.data.caption_swaps import swap_table
 
@@ -364,9 +380,14 @@ def make_dataset(
         # Augmented as uint8: a quarter of the memory traffic of float32.
         images = tf.gather(tables["images"], indices)
         if augmentation is not None:
-            # The mismatched caption flips with the image: a near miss stays a near miss.
+            # The mismatched caption flips with the image: a near miss stays a near miss. (A
+            # drawn mismatch naming, by word order alone, exactly the mirrored image would become
+            # true: as rare as a random mismatch that is true of the unflipped image.)
+            may_flip = tf.gather(tables["flippable"], caption_ids) \
+                if "flippable" in tables else None
             images, captions, mismatched = augmentation(
-                images, captions, seed_pair + tf.constant([0, 1], tf.int64), mismatched)
+                images, captions, seed_pair + tf.constant([0, 1], tf.int64), mismatched,
+                flippable=may_flip)
         batch_shape = [batch_size if drop_remainder else None]
         token_ids = tf.cast(tokenizer(captions), tf.int32)
         if word_dropout > 0.0:
