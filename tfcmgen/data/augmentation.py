@@ -157,7 +157,8 @@ class Augmentation:
 
     Args:
         flip_probability: float in [0, 1]. Chance of a horizontal flip (the caption's "left" and
-            "right" are swapped with it). Defaults to 0.5.
+            "right" are swapped with it); examples that `__call__`'s `flippable` marks False
+            never flip. Defaults to 0.5.
         max_rotation_degrees: float >= 0. Rotation angle drawn from [-max, max]; the corners
             are filled by reflection. Defaults to 0.
         min_crop_fraction: float in (0, 1]. Side of the random square crop, as a fraction of the
@@ -339,15 +340,23 @@ class AugmentationDecision:
             return (f"augment={self.augment!r}: {captions}too few images to test whether "
                     f"mirroring or rotation keeps them like the data's (at least "
                     f"{MIN_DECISION_IMAGES})")
-        flip = "mirror images not tested (no caption may be flipped)" \
-            if self.flip_accuracy is None else \
-            f"a small classifier tells images from their mirror images with accuracy " \
-            f"{self.flip_accuracy:.2f}"
-        rotate = "not tested (every caption names a position)" if self.rotate_accuracy is None \
-            else f"{self.rotate_accuracy:.2f}"
-        return (f"augment={self.augment!r}: {captions}{flip} and from rotated ones with "
-                f"{rotate} (above {TELLS_APART} means the transform makes images the data does "
-                f"not hold, so it is off)")
+        told, untested = [], []
+        if self.flip_accuracy is None:
+            untested.append("mirroring (no caption may be flipped)")
+        else:
+            told.append(f"their mirror images with accuracy {self.flip_accuracy:.2f}")
+        if self.rotate_accuracy is None:
+            untested.append("rotation (every caption names a position)")
+        else:
+            told.append(f"rotated ones with {self.rotate_accuracy:.2f}")
+        tests = []
+        if told:
+            tests.append(f"a small classifier tells images from {' and from '.join(told)} (above "
+                         f"{TELLS_APART} means the transform makes images the data does not "
+                         f"hold, so it is off)")
+        if untested:
+            tests.append(f"not tested: {', '.join(untested)}")
+        return f"augment={self.augment!r}: {captions}{'; '.join(tests)}"
 
 
 def _telling_apart_accuracy(originals, transformed, seed, epochs=6):
