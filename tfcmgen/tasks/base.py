@@ -97,6 +97,42 @@ class Task:
         except (TypeError, ValueError) as e:
             raise ConfigError(f"model_options {options}: {e}") from e
 
+    def build_text_model(self, vocabulary_size: int, embedding_matrix: np.ndarray, **arguments):
+        """`make_model` with the text arguments every task's model takes, compiled.
+
+        The model (a `tfcmgen.models.AdversarialModel`) gets the vocabulary, caption length,
+        image size, embedding matrix, text pooling, fusion and seed from the config, plus the
+        task's own `arguments`; it is compiled with one Adam per player (the config's learning
+        rates, the betas of the model's `AUTO_ADAM`) and the config's loss. Call inside the
+        strategy scope.
+        """
+        import keras
+
+        config = self.config
+        model = self.make_model(dict(
+            vocabulary_size=vocabulary_size,
+            max_length=config.max_length,
+            image_size=config.image_size,
+            embedding_dim=int(embedding_matrix.shape[1]),
+            embedding_matrix=embedding_matrix,
+            text_pooling=config.text_pooling,
+            fusion=config.fusion,
+            seed=config.seed,
+            **arguments,
+        ))
+        beta_1, beta_2 = model.AUTO_ADAM[2:]
+        model.compile(
+            # Named, so that the saved paths do not depend on what else made optimizers in the
+            # process (Keras numbers unnamed ones: "adam", "adam_1", ...).
+            g_optimizer=keras.optimizers.Adam(config.g_learning_rate, beta_1=beta_1,
+                                              beta_2=beta_2, name="g_adam"),
+            d_optimizer=keras.optimizers.Adam(config.d_learning_rate, beta_1=beta_1,
+                                              beta_2=beta_2, name="d_adam"),
+            loss=config.loss,
+            jit_compile=config.jit,
+        )
+        return model
+
     def load_data(self):
         """(train, validation) CaptionedImages for the config, split by image."""
         from tfcmgen.data import DATASETS, load_dataset

@@ -33,37 +33,17 @@ _SAMPLE_COUNT = 8
 
 def build_editor(config, vocabulary_size: int, embedding_matrix: np.ndarray, task=None):
     """A compiled TextImageEditor for `config` (with its `model_options`); call inside the
-    strategy scope.
+    strategy scope. `task` is the EditTask of `config` (made here when None).
 
     The editor's fused feature maps are `2 * base_width` wide, the discriminator `base_width`.
     """
-    import keras
-
     task = task or EditTask(config)
-    editor = task.make_model(dict(
-        vocabulary_size=vocabulary_size,
-        max_length=config.max_length,
-        image_size=config.image_size,
-        embedding_dim=int(embedding_matrix.shape[1]),
-        embedding_matrix=embedding_matrix,
-        text_pooling=config.text_pooling,
-        fusion=config.fusion,
+    return task.build_text_model(
+        vocabulary_size, embedding_matrix,
         encoder_weights=config.vgg_weights,
         width=2 * config.base_width,
         discriminator_width=config.base_width,
-        seed=config.seed,
-    ))
-    editor.compile(
-        # Named, so that the saved paths do not depend on what else made optimizers in the
-        # process (Keras numbers unnamed ones: "adam", "adam_1", ...).
-        g_optimizer=keras.optimizers.Adam(config.g_learning_rate, beta_1=0.5, beta_2=0.999,
-                                          name="g_adam"),
-        d_optimizer=keras.optimizers.Adam(config.d_learning_rate, beta_1=0.5, beta_2=0.999,
-                                          name="d_adam"),
-        loss=config.loss,
-        jit_compile=config.jit,
     )
-    return editor
 
 
 def _renderable(data) -> bool:

@@ -85,31 +85,11 @@ class TextToImageTask(Task):
 
 def build_gan(config, vocabulary_size: int, embedding_matrix: np.ndarray, task=None):
     """A compiled CrossModalGAN for `config` (with its `model_options`); call inside the
-    strategy scope."""
-    import keras
-
+    strategy scope. `task` is the TextToImageTask of `config` (made here when None)."""
     task = task or TextToImageTask(config)
-    gan = task.make_model(dict(
-        vocabulary_size=vocabulary_size,
-        max_length=config.max_length,
-        image_size=config.image_size,
-        embedding_dim=int(embedding_matrix.shape[1]),
-        embedding_matrix=embedding_matrix,
-        text_pooling=config.text_pooling,
-        fusion=config.fusion,
+    return task.build_text_model(
+        vocabulary_size, embedding_matrix,
         noise_dim=config.noise_dim,
         generator_width=config.base_width,
         discriminator_width=config.base_width,
-        seed=config.seed,
-    ))
-    gan.compile(
-        # Named, so that the saved paths do not depend on what else made optimizers in the
-        # process (Keras numbers unnamed ones: "adam", "adam_1", ...).
-        g_optimizer=keras.optimizers.Adam(config.g_learning_rate, beta_1=0.0, beta_2=0.99,
-                                          name="g_adam"),
-        d_optimizer=keras.optimizers.Adam(config.d_learning_rate, beta_1=0.0, beta_2=0.99,
-                                          name="d_adam"),
-        loss=config.loss,
-        jit_compile=config.jit,
     )
-    return gan
