@@ -51,7 +51,11 @@ def _seed_states(model) -> list:
 
 
 class TrainingBackup(keras.callbacks.Callback):
-    """Backs up the whole training state every `every_steps` steps, at each epoch end and at the end.
+    """Backs up the whole training state every `every_steps` steps and at the end of training.
+
+    Without `every_steps` it backs up at each epoch end instead. With it, epoch ends add no
+    backups: a backup resumes from any step, and epoch-end saves would make their number depend
+    on the dataset's size (a 200-image folder's epochs are a few steps each).
 
     Under `MultiWorkerMirroredStrategy` every worker saves (as Keras' fault-tolerance guide asks,
     in case reading a variable needs the other workers), but only the chief into `directory`;
@@ -61,8 +65,8 @@ class TrainingBackup(keras.callbacks.Callback):
     Args:
         directory: str. The backup folder (`RunFolder.backup_dir`).
         steps_per_epoch: int >= 1. Turns the global step count into (epoch, step in epoch).
-        every_steps: int >= 1 or None. Also back up every this many steps. Defaults to None
-            (epoch ends and the end of training only).
+        every_steps: int >= 1 or None. Back up every this many steps. Defaults to None
+            (epoch ends instead).
         chief: bool. Whether this process writes `directory`. Defaults to True.
     """
 
@@ -165,7 +169,8 @@ class TrainingBackup(keras.callbacks.Callback):
             self.save()
 
     def on_epoch_end(self, epoch, logs=None):
-        self.save()
+        if not self.every_steps:
+            self.save()
 
     def on_train_end(self, logs=None):
         # A run stopped by its time budget resumes from the step where it stopped.

@@ -66,11 +66,13 @@ def sample_grid(model, token_ids, captions, seed=0, samples_per_caption=1, path=
 
 
 class SampleGrid(keras.callbacks.Callback):
-    """Writes a PNG grid of generated samples for fixed captions and noise every few epochs.
+    """Writes a PNG grid of generated samples for fixed captions and noise every few epochs or steps.
 
     Files are `directory/epoch_0001.png`, ... (1-based epochs), with each caption printed under
     its images (`tfcmgen.data.preview.caption_grid`, written atomically). The images come from
-    `model.generate`, i.e. the EMA generator.
+    `model.generate`, i.e. the EMA generator. With `every_n_steps`, a grid due in the middle of
+    an epoch is `epoch_0003-step_00001234.png` (epoch 3, after global step 1234), which sorts
+    between `epoch_0002.png` and `epoch_0003.png`.
 
     Args:
         token_ids: int array [num_captions, max_length]. The captions, tokenized.
@@ -80,6 +82,11 @@ class SampleGrid(keras.callbacks.Callback):
         samples_per_caption: int. Rows of samples, each with its own noise. Defaults to 1.
         every_n_epochs: int. Write every n-th epoch (the last epoch of a run stopped by
             `TimeBudget` is written too). Defaults to 1.
+        every_n_steps: int or None. Instead of `every_n_epochs`: write after every n-th step,
+            counted by `step` (global steps done; `tfcmgen.train` sets it from the run's backup
+            before each `fit`), and at the end of the last epoch of each `fit` or of a stopped
+            run. The runner sets it from `TrainConfig.sample_every_steps`, so the number of
+            grids does not depend on the dataset's size. Defaults to None.
 
     Example:
 
@@ -89,29 +96,61 @@ class SampleGrid(keras.callbacks.Callback):
     """
 
     def __init__(self, token_ids, captions, directory, seed=0, samples_per_caption=1,
-                 every_n_epochs=1):
+                 every_n_epochs=1, every_n_steps=None):
         super().__init__()
         self.token_ids, self.captions = _check_samples(
             token_ids, captions, samples_per_caption, every_n_epochs
         )
+        if every_n_steps is not None and (isinstance(every_n_steps, bool) or not isinstance(
+                every_n_steps, int) or every_n_steps < 1):
+            raise ValueError(f"every_n_steps must be an integer >= 1 or None; received "
+                             f"every_n_steps={every_n_steps!r}")
         self.directory = os.fspath(directory)
         self.seed = seed
         self.samples_per_caption = samples_per_caption
         self.every_n_epochs = every_n_epochs
+        self.every_n_steps = every_n_steps
+        self.step = 0
         self.written = []
+        self._epoch = 0
+        # The step whose grid is due; written at the epoch's end if that step ended it, else
+        # before the next step changes the model (only then is it known to be mid-epoch).
+        self._due = None
 
-    def path_for(self, epoch: int) -> str:
-        """File written at the end of 0-based `epoch`."""
-        return os.path.join(self.directory, f"epoch_{epoch + 1:04d}.png")
+    def path_for(self, epoch: int, step: int | None = None) -> str:
+        """File written at the end of 0-based `epoch`, or after global `step` within it."""
+        name = f"epoch_{epoch + 1:04d}" + ("" if step is None else f"-step_{step:08d}")
+        return os.path.join(self.directory, name + ".png")
 
-    def on_epoch_end(self, epoch, logs=None):
-        if (epoch + 1) % self.every_n_epochs and not self.model.stop_training:
-            return
-        path = self.path_for(epoch)
+    def _write(self, path):
         sample_grid(
             self.model, self.token_ids, self.captions, self.seed, self.samples_per_caption, path
         )
         self.written.append(path)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self._due is not None:
+            self._write(self.path_for(self._epoch, self._due))
+            self._due = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        if self.every_n_steps and self.step % self.every_n_steps == 0:
+            self._due = self.step
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.every_n_steps is None:
+            if (epoch + 1) % self.every_n_epochs and not self.model.stop_training:
+                return
+        else:
+            last = epoch + 1 == (self.params or {}).get("epochs")
+            if self._due is None and not self.model.stop_training and not last:
+                return
+            self._due = None
+        self._write(self.path_for(epoch))
 
 
 def write_image_summary(tag, image, step):
@@ -171,6 +210,63 @@ class TensorBoardImages(keras.callbacks.Callback):
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+class EpochCadence(keras.callbacks.Callback):
+    """Runs another callback's `on_epoch_end` only every n-th epoch; its other hooks always.
+
+    For sample callbacks that write at every epoch end: `tfcmgen.train` wraps a task's own ones
+    (those that are not a `SampleGrid`) so that every task's samples follow
+    `TrainConfig.sample_every_steps`. The last epoch of each `fit`, and an epoch cut short by
+    `stop_training` (a time budget), still reach it.
+
+    Args:
+        callback: keras.callbacks.Callback. The callback to pace.
+        every_n_epochs: int >= 1.
+
+    Example:
+
+    >>> paced = EpochCadence(keras.callbacks.Callback(), every_n_epochs=5)
+    >>> paced.every_n_epochs
+    5
+    """
+
+    def __init__(self, callback, every_n_epochs: int):
+        super().__init__()
+        if isinstance(every_n_epochs, bool) or not isinstance(every_n_epochs, int) \
+                or every_n_epochs < 1:
+            raise ValueError(f"every_n_epochs must be an integer >= 1; received "
+                             f"every_n_epochs={every_n_epochs!r}")
+        self.callback = callback
+        self.every_n_epochs = every_n_epochs
+
+    def set_model(self, model):
+        super().set_model(model)
+        self.callback.set_model(model)
+
+    def set_params(self, params):
+        super().set_params(params)
+        self.callback.set_params(params)
+
+    def on_train_begin(self, logs=None):
+        self.callback.on_train_begin(logs)
+
+    def on_train_end(self, logs=None):
+        self.callback.on_train_end(logs)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.callback.on_epoch_begin(epoch, logs)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.callback.on_train_batch_begin(batch, logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.callback.on_train_batch_end(batch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        last = epoch + 1 == (self.params or {}).get("epochs")
+        if (epoch + 1) % self.every_n_epochs == 0 or self.model.stop_training or last:
+            self.callback.on_epoch_end(epoch, logs)
 
 
 class TimeBudget(keras.callbacks.Callback):

@@ -61,11 +61,15 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
                    "whichever runs out first ends the run")
     p.add_argument("--minutes", type=float,
                    help="wall-clock budget: train until it runs out (and --epochs, if given)")
-    p.add_argument("--batch-size", type=int, help=f"global batch (default {d.batch_size})")
+    p.add_argument("--batch-size", type=int, help="global batch (default: 32, or for under 128 "
+                   "training images the largest power of two up to a quarter of them, at least 4)")
     p.add_argument("--num-images", type=int, help=f"shapes images (default {d.num_images})")
-    p.add_argument("--steps-per-epoch", type=int, help="cap each epoch at this many steps")
-    p.add_argument("--backup-every-steps", type=int,
-                   help="also back up every N steps (default: at each epoch end)")
+    p.add_argument("--steps-per-epoch", type=int, help="steps of one epoch (default: one pass "
+                   "over the training images; with --minutes alone at least 100 steps)")
+    p.add_argument("--sample-every-steps", type=int, help="a sample grid every N steps (default: "
+                   "500, in whole epochs; at least 20 grids in a run of given --epochs)")
+    p.add_argument("--backup-every-steps", type=int, help="back up the training state every N "
+                   "steps (default: about 3 minutes of 2-core CPU work, 100 to 5000 steps)")
     p.add_argument("--fusion", choices=FUSIONS, help=f"default {d.fusion!r}")
     p.add_argument("--loss", choices=LOSSES, help=f"default {d.loss!r}")
     p.add_argument("--text-pooling", choices=TEXT_POOLINGS, help=f"default {d.text_pooling!r}")
@@ -135,15 +139,28 @@ def _parse_pairs(flag: str, items: list[str]) -> dict:
     return pairs
 
 
+def _print_resolved(config: TrainConfig) -> None:
+    """--dry-run: the config as training resolves it (sizes for the dataset; counts images)."""
+    from tfcmgen.jobs.runner import resolve_config
+
+    config, sizes = resolve_config(config)
+    print(config.to_json())
+    print(f"tfcmgen: {sizes}", file=sys.stderr)
+
+
 def _cmd_train(args) -> int:
+    from tfcmgen.config import RESOLVED_FIELDS
     from tfcmgen.tasks import task_class
 
-    config = _train_config(args, **task_class(args.task or "text2image").defaults)
+    # A task's batch is its batch for a dataset that is not small: resolved, not given.
+    defaults = {name: value for name, value in task_class(args.task or "text2image")
+                .defaults.items() if name not in RESOLVED_FIELDS}
+    config = _train_config(args, **defaults)
     if config.model_options:
         # Checked against the model's constructor now, so --dry-run refuses a bad name too.
         task_class(config.task)(config)
     if args.dry_run:
-        print(config.to_json())
+        _print_resolved(config)
         return 0
     from tfcmgen.jobs.runner import run_summary, train
 
@@ -161,7 +178,7 @@ def _cmd_demo(args) -> int:
         num_images=4000,
     )
     if args.dry_run:
-        print(config.to_json())
+        _print_resolved(config)
         return 0
     from tfcmgen.demo import run_demo
 

@@ -31,6 +31,24 @@ PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 FORMATS = (None, *registry.DATASET_FORMATS)
 # Epochs of a run given neither --epochs nor --minutes.
 DEFAULT_EPOCHS = 20
+
+# Sizes resolved from the training set when the user gives none (`resolve_for_dataset`); the
+# reason for each number is beside the function that uses it.
+# The batch of a dataset that is not small (a task may use its own: `Task.defaults`).
+DEFAULT_BATCH_SIZE = 32
+# The smallest resolved batch (a dataset with fewer images trains on all of them at once).
+MIN_AUTO_BATCH = 4
+# An epoch of a run bounded by --minutes alone is at least this many steps (whole passes).
+MIN_EPOCH_STEPS = 100
+# Sample grids are at least this many steps apart ...
+SAMPLE_EVERY_STEPS = 500
+# ... unless a run of known length would then get fewer than this many.
+MIN_RUN_GRIDS = 20
+# Work between backups, in image pixels through the model: 2,000 steps of batch 32 at 64x64.
+BACKUP_WORK_PIXELS = 2000 * 32 * 64 * 64
+BACKUP_STEPS_RANGE = (100, 5000)
+# The metadata of fields whose None means "resolved from the dataset's size".
+_RESOLVED = {"null": "resolved from the dataset's size"}
 # tfcmgen.data.augmentation.AUGMENT_CHOICES, without importing TensorFlow here.
 AUGMENTS = ("auto", "none", "flip", "rotate", "flip+rotate")
 
@@ -85,9 +103,12 @@ def _check_field_types(config) -> None:
         allowed = tuple(t for types, _ in kinds for t in types)
         # bool is an int in Python; only a bool field takes one.
         if isinstance(value, bool) and "bool" not in parts or not isinstance(value, allowed):
-            wanted = " or ".join([words for _, words in kinds] + (["null"] if "None" in parts
-                                                                   else []))
-            raise ConfigError(f"{field.name} must be {wanted}; received {field.name}={value!r}")
+            # A null that is resolved later says so; a null that means "off" is just "or null".
+            null_means = field.metadata.get("null")
+            wanted = " or ".join([words for _, words in kinds] + (
+                ["null"] if "None" in parts and not null_means else []))
+            raise ConfigError(f"{field.name} must be {wanted}; received {field.name}={value!r}"
+                              + (f" (or null: {null_means})" if null_means else ""))
         if "tuple" in parts and isinstance(value, (tuple, list)) and field.name == "captions":
             for item in value:
                 if not isinstance(item, str):
@@ -183,9 +204,12 @@ class TrainConfig(_JsonConfig):
             without `minutes` becomes `DEFAULT_EPOCHS` (20). Defaults to None.
         minutes: float or None. Wall-clock budget; training stops at the end of the step where it
             runs out, and the model is still saved. Defaults to None (no budget).
-        batch_size: int. Global batch size, split across replicas. Defaults to 32: in a fixed
-            time budget on a CPU, batch 32 takes twice the steps of batch 64 and measured better
-            (shapes benchmark, 15 min: joint accuracy 0.71 against 0.59).
+        batch_size: int or None. Global batch size, split across replicas. None resolves it
+            from the training set's size (`resolve_for_dataset`): 32 (the task's default), or
+            for a dataset of fewer than 128 training images the largest power of two up to a
+            quarter of them, at least 4. 32 because in a fixed time budget on a CPU, batch 32
+            takes twice the steps of batch 64 and measured better (shapes benchmark, 15 min:
+            joint accuracy 0.71 against 0.59). Defaults to None.
         num_images: int. Images rendered for the shapes dataset. Defaults to 4000.
         held_out: tuple of (colour, shape) pairs kept out of shapes training; None for the default.
         validation_fraction: float. Share of images (never captions) kept for validation.
@@ -235,9 +259,20 @@ class TrainConfig(_JsonConfig):
         jit: bool. XLA-compile the train step. Defaults to False.
         strict: bool. Unreadable images are an error instead of skipped. Defaults to False.
         seed: int. Seeds data, initialisation and sampling. Defaults to 0.
-        steps_per_epoch: int or None. Caps each epoch (useful for quick runs). Defaults to None.
-        backup_every_steps: int or None. Also back up the training state every this many steps
-            (a killed run resumes from there); None backs up at epoch ends only. Defaults to None.
+        steps_per_epoch: int or None. Steps of one epoch (the unit of `epochs`, of the logged
+            loss averages and of `evaluate_every`). None resolves it: one pass over the
+            training images; with `minutes` alone (no epoch count to honour) at least 100 steps
+            in whole passes, so that a small dataset's epochs are not a few steps each.
+            Defaults to None.
+        sample_every_steps: int or None. A sample grid every this many steps (and at the run's
+            end). None resolves it: every 500 steps, rounded to whole epochs when epochs are
+            shorter, and more often (down to once an epoch) where a run of known length would
+            otherwise get fewer than 20 grids. Defaults to None.
+        backup_every_steps: int or None. Back up the training state every this many steps and
+            at the run's end (a killed run resumes from there). None resolves it from the work
+            a step does: 2,000 steps at batch 32 and 64x64 (about 3 minutes on 2 CPU cores),
+            proportionally more for smaller batches and images, within 100 to 5,000 steps.
+            Defaults to None.
         vgg_weights: str or None. Edit task only: `"imagenet"`, a local weights file, or None.
         evaluate_every: int or None. Every this many epochs, R-precision of 100 fixed validation
             captions (`tfcmgen.evaluation.RPrecisionCallback`) goes to the logs and TensorBoard
@@ -255,7 +290,7 @@ class TrainConfig(_JsonConfig):
     image_size: int = 64
     epochs: int | None = None
     minutes: float | None = None
-    batch_size: int = 32
+    batch_size: int | None = dataclasses.field(default=None, metadata=_RESOLVED)
     num_images: int = 4000
     held_out: tuple | None = None
     validation_fraction: float = 0.05
@@ -282,8 +317,9 @@ class TrainConfig(_JsonConfig):
     jit: bool = False
     strict: bool = False
     seed: int = 0
-    steps_per_epoch: int | None = None
-    backup_every_steps: int | None = None
+    steps_per_epoch: int | None = dataclasses.field(default=None, metadata=_RESOLVED)
+    sample_every_steps: int | None = dataclasses.field(default=None, metadata=_RESOLVED)
+    backup_every_steps: int | None = dataclasses.field(default=None, metadata=_RESOLVED)
     vgg_weights: str | None = None
     evaluate_every: int | None = None
     model_options: dict = dataclasses.field(default_factory=dict)
@@ -302,7 +338,8 @@ class TrainConfig(_JsonConfig):
             _check_int("epochs", self.epochs, 1, 1_000_000)
         if self.minutes is not None:
             _check_float("minutes", self.minutes, 0.0, 60 * 24 * 365, low_open=True)
-        _check_int("batch_size", self.batch_size, 1, 65536)
+        if self.batch_size is not None:
+            _check_int("batch_size", self.batch_size, 1, 65536)
         _check_int("num_images", self.num_images, 2, 10_000_000)
         _check_float("validation_fraction", self.validation_fraction, 0.0, 0.5)
         _check_int("max_length", self.max_length, 1, 512)
@@ -326,16 +363,18 @@ class TrainConfig(_JsonConfig):
         _check_int("seed", self.seed, 0, 2**31 - 1)
         if self.steps_per_epoch is not None:
             _check_int("steps_per_epoch", self.steps_per_epoch, 1, 100_000_000)
+        if self.sample_every_steps is not None:
+            _check_int("sample_every_steps", self.sample_every_steps, 1, 100_000_000)
         if self.backup_every_steps is not None:
             _check_int("backup_every_steps", self.backup_every_steps, 1, 100_000_000)
         if self.evaluate_every is not None:
             _check_int("evaluate_every", self.evaluate_every, 1, 1_000_000)
-        if self.batch_size < self.replicas:
+        if self.batch_size is not None and self.batch_size < self.replicas:
             raise ConfigError(
                 f"batch_size must be at least the number of replicas ({self.replicas}) so every "
                 f"replica gets an example; received batch_size={self.batch_size}"
             )
-        if self.batch_size % self.replicas:
+        if self.batch_size is not None and self.batch_size % self.replicas:
             raise ConfigError(
                 f"batch_size must be divisible by replicas={self.replicas}; "
                 f"received batch_size={self.batch_size}"
@@ -353,6 +392,141 @@ class TrainConfig(_JsonConfig):
         if self.strategy == "default" and self.replicas > 1:
             return "mirrored"
         return self.strategy
+
+
+# The TrainConfig fields whose None `resolve_for_dataset` replaces by a concrete value.
+RESOLVED_FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.metadata == _RESOLVED)
+
+
+def auto_batch_size(num_train_images: int, default: int = DEFAULT_BATCH_SIZE,
+                    replicas: int = 1) -> int:
+    """The batch `resolve_for_dataset` gives a training set of `num_train_images` images.
+
+    `default` unless the set is small, then the largest power of two up to a quarter of the
+    images, at least `MIN_AUTO_BATCH` (4) or all the images when fewer:
+    - at least 4 batches per pass, so an image's batch mates change from pass to pass (one
+      batch of everything shows the discriminator the same batch every step), and
+      `drop_remainder` leaves out under a quarter of the images per pass (other ones each pass,
+      as the order is reshuffled);
+    - a power of two divides evenly over 2, 4 or 8 replicas;
+    - with fewer than 4 images a step, each update rests on one or two images.
+    With `replicas` > 1 it is rounded down to a multiple of them (every replica gets a share).
+    """
+    quarter = num_train_images // 4
+    batch = 1 << (quarter.bit_length() - 1) if quarter else 0
+    batch = min(default, max(batch, min(MIN_AUTO_BATCH, num_train_images)))
+    if replicas > 1:
+        batch = max(replicas, batch - batch % replicas)
+    return batch
+
+
+def auto_sample_every_steps(steps_per_epoch: int, epochs: int | None) -> int:
+    """Steps between sample grids: `SAMPLE_EVERY_STEPS` (500), in whole epochs when shorter.
+
+    500 steps are 30-50 s on 2 CPU cores at 32-64 px (measured 16.6 and 10.6 steps/s), so a
+    10-minute run writes about 20 grids whatever the dataset's size (every epoch of a
+    200-image folder was one grid every 7 steps). An epoch longer than 500 steps gets grids in
+    its middle. A run of known length (`epochs`) gets at least `MIN_RUN_GRIDS` (20) grids, or
+    one an epoch when it has fewer epochs, however few its steps.
+    """
+    if steps_per_epoch >= SAMPLE_EVERY_STEPS:
+        return SAMPLE_EVERY_STEPS
+    epochs_apart = -(-SAMPLE_EVERY_STEPS // steps_per_epoch)
+    if epochs is not None:
+        epochs_apart = min(epochs_apart, -(-epochs // MIN_RUN_GRIDS))
+    return epochs_apart * steps_per_epoch
+
+
+def auto_backup_every_steps(batch_size: int, image_size: int) -> int:
+    """Steps between backups: about 3 minutes of work on 2 CPU cores, at most ~10.
+
+    A step's work grows with batch x pixels: 2,000 steps at batch 32 and 64x64 took 3.1 min
+    (9,568 steps in 15 min on the shapes benchmark; batch 64 ran 375 images/s, the same work
+    per pixel). Smaller images are slower per pixel than this predicts (32x32: 1,000
+    steps/min, not 2,500), hence the cap of 5,000 steps (5 min measured at 32x32); 100 steps
+    at least, as a backup costs a save. Rounded to hundreds so the value reads well.
+    """
+    low, high = BACKUP_STEPS_RANGE
+    steps = BACKUP_WORK_PIXELS / (batch_size * image_size * image_size)
+    return int(min(high, max(low, round(steps, -2))))
+
+
+def resolve_for_dataset(config: TrainConfig, num_train_images: int,
+                        default_batch_size: int | None = None) -> TrainConfig:
+    """`config` with its None sizes (`RESOLVED_FIELDS`) made concrete for the training set.
+
+    A value the user gave is never replaced. The runner calls this before training (the
+    result goes into config.json, so a resumed run or `--config RUN/config.json` reuses the
+    same values) and `tfcmgen train --dry-run` prints it.
+
+    Args:
+        config: TrainConfig.
+        num_train_images: int >= 1. Training images (after the validation split).
+        default_batch_size: int or None. The task's batch for a dataset that is not small;
+            None is `DEFAULT_BATCH_SIZE` (32).
+
+    Raises:
+        ConfigError: a batch_size the user gave is larger than the training set.
+
+    Example:
+
+    >>> resolved = resolve_for_dataset(TrainConfig(minutes=10), 190)
+    >>> resolved.batch_size, resolved.steps_per_epoch, resolved.sample_every_steps
+    (32, 100, 500)
+    """
+    n = num_train_images
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ConfigError(f"num_train_images must be an integer >= 1; received {n!r}")
+    batch = config.batch_size
+    if batch is None:
+        batch = auto_batch_size(n, default_batch_size or DEFAULT_BATCH_SIZE, config.replicas)
+        if batch > n:  # more replicas than images
+            raise ConfigError(f"{n} training images cannot give each of replicas="
+                              f"{config.replicas} an image; add images or use fewer replicas")
+    elif batch > n:
+        raise ConfigError(
+            f"batch_size={batch} is larger than the {n} training images of {config.data!r}, "
+            f"so no full batch can be drawn; use --batch-size "
+            f"{auto_batch_size(n, replicas=config.replicas)} (or leave it out to resolve it "
+            "from the dataset) or add images")
+    steps = config.steps_per_epoch
+    if steps is None:
+        one_pass = n // batch
+        # --epochs N (or the default epochs) means N passes; --minutes alone has no epoch count,
+        # so a small dataset's epoch is whole passes of at least MIN_EPOCH_STEPS.
+        steps = one_pass if config.epochs is not None else (
+            one_pass * -(-MIN_EPOCH_STEPS // one_pass))
+    return config.replace(
+        batch_size=batch,
+        steps_per_epoch=steps,
+        sample_every_steps=config.sample_every_steps or auto_sample_every_steps(
+            steps, config.epochs),
+        backup_every_steps=config.backup_every_steps or auto_backup_every_steps(
+            batch, config.image_size),
+    )
+
+
+def describe_sizes(config: TrainConfig, num_train_images: int, given: TrainConfig | None = None
+                   ) -> str:
+    """One line with a resolved config's sizes; `given` (before resolving) marks the user's own.
+
+    >>> config = TrainConfig(minutes=10, backup_every_steps=1000)
+    >>> print(describe_sizes(resolve_for_dataset(config, 40), 40, config))
+    batch 8 (dataset of 40 training images), 100 steps per epoch (20 passes), samples every 500 steps, backup every 1000 steps (given)
+    """
+    def mark(name):
+        return " (given)" if given is not None and getattr(given, name) is not None else ""
+
+    one_pass = max(1, num_train_images // config.batch_size)
+    passes = config.steps_per_epoch / one_pass
+    shown = f"{passes:.0f}" if passes == round(passes) else f"{passes:.2f}"
+    batch_given = "given, " if mark("batch_size") else ""
+    return (f"batch {config.batch_size} ({batch_given}dataset of {num_train_images} training "
+            "images), "
+            f"{config.steps_per_epoch} steps per epoch{mark('steps_per_epoch')} ({shown} "
+            f"pass{'' if shown == '1' else 'es'}), samples every {config.sample_every_steps} "
+            f"steps{mark('sample_every_steps')}, backup every {config.backup_every_steps} "
+            f"steps{mark('backup_every_steps')}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,7 +7,8 @@ module imports nothing, so every layer may import it.
 
 The implementations are keyed by the same names (`tfcmgen.losses.LOSSES`,
 `tfcmgen.layers.feature_fusion.FUSION_MODES`, `tfcmgen.layers.text_encoder.POOLINGS`,
-`tfcmgen.models.text_image_editor.OUTPUTS`, `tfcmgen.data.folders.FORMATS`);
+`tfcmgen.models.text_image_editor.OUTPUTS`, `tfcmgen.data.folders.FORMATS`,
+`tfcmgen.data.DATASETS`);
 tests/test_registry.py checks that they agree.
 
 A new task is one module under `tfcmgen/tasks/` plus one entry in `TASKS`.
@@ -64,6 +65,12 @@ OUTPUT_MODES = {
     "masked_residual": "source plus a predicted change where a predicted mask allows it",
     "blend": "a predicted mask blends the source with a predicted image",
     "direct": "the predicted image itself",
+}
+
+# Built-in, rendered datasets (`tfcmgen.data.DATASETS`): `--data NAME` instead of a folder.
+DATASETS = {
+    "shapes": "one coloured shape per image (colour, shape, size, position)",
+    "shapes2": "two shapes and their relation (left of, above, ...)",
 }
 
 # Caption folder layouts (`tfcmgen.data.load_folder`).

@@ -23,7 +23,13 @@ import os
 import time
 
 from tfcmgen.atomic import atomic_path, stale_temporaries
-from tfcmgen.config import ConfigError, TrainConfig
+from tfcmgen.config import (
+    RESOLVED_FIELDS,
+    ConfigError,
+    TrainConfig,
+    describe_sizes,
+    resolve_for_dataset,
+)
 from tfcmgen.jobs.distribution import (
     is_chief,
     make_strategy,
@@ -38,7 +44,8 @@ logger = logging.getLogger(__name__)
 # without changing what is trained.
 # Keras' epoch counter for a run that only a time budget ends.
 _UNBOUNDED_EPOCHS = 1_000_000_000
-_RESUMABLE_FIELDS = ("epochs", "minutes", "backup_every_steps", "evaluate_every")
+_RESUMABLE_FIELDS = ("epochs", "minutes", "sample_every_steps", "backup_every_steps",
+                     "evaluate_every")
 
 
 @dataclasses.dataclass
@@ -54,6 +61,9 @@ class TrainResult:
     steps: int = 0
     # What ended it: "minutes" (the time budget), "epochs" or "callback" (e.g. early stopping).
     ended_by: str = "epochs"
+    # The config as trained: sizes resolved for the dataset (`resolve_for_dataset`), as in
+    # config.json.
+    config: TrainConfig | None = None
 
 
 def train(config: TrainConfig, verbose: int | str = "auto", **task_options) -> TrainResult:
@@ -75,19 +85,21 @@ def train(config: TrainConfig, verbose: int | str = "auto", **task_options) -> T
     import keras
 
     from tfcmgen.backup import TrainingBackup
+    from tfcmgen.callbacks import SampleGrid
     from tfcmgen.text import CaptionTokenizer
 
     train_data, validation_data = task.load_data()
     logger.info("training data: %s", train_data.summary())
     if task.augments:
         train_data, config = resolve_augment(config, train_data)
-        task.config = config
+    config = resolve_sizes(config, run, resuming, len(train_data), task)
+    task.config = config
     vocabulary, matrix = prepare_text(
         config, run, task.vocabulary_captions(train_data), resuming, write=chief
     )
     tokenizer = CaptionTokenizer(vocabulary.tokens, max_length=config.max_length)
     dataset = task.dataset(train_data, tokenizer)
-    steps_per_epoch = config.steps_per_epoch or int(dataset.cardinality())
+    steps_per_epoch = config.steps_per_epoch
 
     model = build_model(task, strategy, len(vocabulary), matrix)
     backup = TrainingBackup(
@@ -101,7 +113,7 @@ def train(config: TrainConfig, verbose: int | str = "auto", **task_options) -> T
     budget = time_budget(config)
     callbacks = [backup] + ([budget] if budget is not None else [])
     if chief:
-        callbacks += task.sample_callbacks(train_data, tokenizer, run)
+        callbacks += schedule_samples(task.sample_callbacks(train_data, tokenizer, run), config)
         callbacks += task.evaluation_callbacks(validation_data, tokenizer, run)
         callbacks.append(keras.callbacks.TensorBoard(run.logs_dir, write_graph=False))
 
@@ -115,6 +127,9 @@ def train(config: TrainConfig, verbose: int | str = "auto", **task_options) -> T
             # A run resumed mid-epoch first finishes that epoch, then runs the rest.
             if dataset is None:
                 dataset = task.dataset(train_data, tokenizer)
+            for callback in callbacks:
+                if isinstance(callback, SampleGrid):
+                    callback.step = backup.step  # step-paced samples count global steps
             fitted = model.fit(
                 data_stream(dataset, first_step, config),
                 initial_epoch=epoch,
@@ -151,11 +166,13 @@ def train(config: TrainConfig, verbose: int | str = "auto", **task_options) -> T
         stopped_by_budget=stopped_by_budget,
         steps=int(backup.step),
         ended_by=ended_by,
+        config=config,
     )
 
 
 def run_summary(config, result) -> str:
     """One line: steps, minutes, what ended the run, where the model is."""
+    config = result.config or config
     if result.ended_by == "minutes":
         reason = f"the --minutes {config.minutes:g} budget ran out"
     elif result.ended_by == "epochs":
@@ -205,6 +222,8 @@ def check_resume(config: TrainConfig, run: RunFolder) -> bool:
         for f in dataclasses.fields(TrainConfig)
         if f.name not in _RESUMABLE_FIELDS
         and getattr(previous, f.name) != getattr(config, f.name)
+        # Left to be resolved: the run keeps the value it resolved before (resolve_sizes).
+        and not (f.name in RESOLVED_FIELDS and getattr(config, f.name) is None)
         # "auto" was resolved to the concrete choice saved in config.json (resolve_augment).
         and not (f.name == "augment" and config.augment == "auto")
     ]
@@ -215,6 +234,95 @@ def check_resume(config: TrainConfig, run: RunFolder) -> bool:
             f"{run.config_path}` or choose a new --out"
         )
     return True
+
+
+def resolve_sizes(config: TrainConfig, run: RunFolder, resuming: bool, num_train_images: int,
+                  task) -> TrainConfig:
+    """`config` with batch, steps per epoch and sample and backup cadence made concrete.
+
+    A resumed run keeps the values its config.json holds (the backup's step arithmetic and the
+    run's cadence stay as they were); otherwise `resolve_for_dataset` chooses them from the
+    training set's size. Logged once, in one line; `prepare_text` writes them into config.json.
+    """
+    given = config
+    if resuming:
+        config = adopt_saved_sizes(config, TrainConfig.load(run.config_path))
+    config = resolve_for_dataset(config, num_train_images,
+                                 default_batch_size=task.defaults.get("batch_size"))
+    logger.warning("%s", describe_sizes(config, num_train_images, given))
+    return config
+
+
+def adopt_saved_sizes(config: TrainConfig, saved: TrainConfig) -> TrainConfig:
+    """`config` with each size it leaves to be resolved (None) taken from `saved`."""
+    return config.replace(**{name: getattr(saved, name) for name in RESOLVED_FIELDS
+                             if getattr(config, name) is None})
+
+
+def count_training_images(config: TrainConfig) -> int:
+    """Training images of `config.data` after the validation split, without decoding images.
+
+    The built-in datasets render `num_images`; a folder's caption file is parsed and its image
+    headers checked (`load_folder` without `image_size`), as training would count them. The
+    split takes `round(n * validation_fraction)` images, at least one, as
+    `CaptionedImages.split` does.
+    """
+    from tfcmgen.data import load_folder
+    from tfcmgen.registry import DATASETS
+
+    if config.data in DATASETS:
+        n = config.num_images
+    else:
+        n = len(load_folder(config.data, format=config.format, strict=config.strict))
+    if n < 2:
+        from tfcmgen.data import DatasetError
+
+        raise DatasetError(f"{config.data}: cannot split a dataset of {n} image(s) into "
+                           "train and validation")
+    return n - min(max(1, round(n * config.validation_fraction)), n - 1)
+
+
+def resolve_config(config: TrainConfig) -> tuple[TrainConfig, str]:
+    """What `tfcmgen train --dry-run` prints: `(config as training would resolve it, its line)`.
+
+    Counts the training images (`count_training_images`); where `config.out` already holds a
+    run of this configuration, its saved sizes are kept, as a resumed run keeps them.
+    """
+    from tfcmgen.tasks import task_class
+
+    given = config
+    if os.path.isfile(os.path.join(config.out, "config.json")):
+        try:
+            if check_resume(config, RunFolder(config.out)):
+                saved = TrainConfig.load(os.path.join(config.out, "config.json"))
+                config = adopt_saved_sizes(config, saved)
+        except ConfigError:
+            pass  # training refuses this folder and says why; the dry run shows a new run's sizes
+    n = count_training_images(config)
+    config = resolve_for_dataset(config, n,
+                                 default_batch_size=task_class(config.task).defaults.get(
+                                     "batch_size"))
+    return config, describe_sizes(config, n, given)
+
+
+def schedule_samples(callbacks: list, config: TrainConfig) -> list:
+    """A task's sample callbacks, paced by `config.sample_every_steps` (resolved).
+
+    A `SampleGrid` writes every that many steps (mid-epoch where epochs are longer); any other
+    sample callback writes at the epoch ends nearest that pace (`EpochCadence`). So the number
+    of grids depends on the steps trained, not on the dataset's size.
+    """
+    from tfcmgen.callbacks import EpochCadence, SampleGrid
+
+    every_epochs = max(1, config.sample_every_steps // config.steps_per_epoch)
+    paced = []
+    for callback in callbacks:
+        if isinstance(callback, SampleGrid):
+            callback.every_n_steps = config.sample_every_steps
+            paced.append(callback)
+        else:
+            paced.append(EpochCadence(callback, every_epochs))
+    return paced
 
 
 def resolve_augment(config: TrainConfig, train_data):
@@ -231,8 +339,8 @@ def resolve_augment(config: TrainConfig, train_data):
     from tfcmgen.data.augmentation import decide_augmentation
 
     train_data = decode_images(train_data, config.image_size, strict=config.strict)
-    decision = decide_augmentation(train_data.images, [c[0] for c in train_data.captions],
-                                   seed=config.seed)
+    # All captions: the decision counts those a mirror image keeps true (flips apply to those).
+    decision = decide_augmentation(train_data.images, train_data.captions, seed=config.seed)
     logger.warning("%s: %s (decided in %.0f s; set --augment to override)", train_data.name,
                    decision, decision.seconds)
     # prepare_text writes this config (with the concrete choice) into config.json.
