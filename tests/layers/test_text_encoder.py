@@ -121,7 +121,7 @@ def test_token_ids_must_be_two_dimensional():
         TextEncoder(10, 4)(np.zeros((2, 3, 4), "int32"))
 
 
-@pytest.mark.parametrize("pooling", ["mean", "bigru", "attention"])
+@pytest.mark.parametrize("pooling", ["mean", "bigru", "attention", "transformer"])
 def test_unknown_words_are_masked_wherever_they_stand(pooling):
     # [UNK] is id 1: inserted anywhere, it changes neither the sentence nor the other words.
     encoder = TextEncoder(10, 4, embedding_matrix=_matrix(), pooling=pooling, output_dim=3)

@@ -155,11 +155,17 @@ class _TransformerPooling(keras.layers.Layer):
 
     def call(self, words, mask):
         length = ops.shape(words)[1]
-        # A slice of the table, not a lookup: a lookup's gradient is an IndexedSlices whose rows
-        # repeat once per replica under MultiWorkerMirroredStrategy, and Adam squares each
-        # repeated row before summing (its second moment then differs from one process's by up
-        # to 0.02 after three steps: tests/test_multiworker.py). A slice's gradient is dense.
-        x = self.input_norm(words) + self.positions.embeddings[:length][None]
+        # A word's position counts only the real words before it: a masked word ([UNK], [PAD])
+        # takes no place, so "please draw a red circle" (two unknown words) reads exactly as "a
+        # red circle", and a caption with a word the vocabulary lacks costs what leaving the
+        # word out costs. On captions without masked words inside them this is the word's index.
+        index = ops.maximum(ops.cumsum(ops.cast(mask, "int32"), axis=1) - 1, 0)
+        # The table is sliced before the lookup: the lookup's sparse gradient then meets the
+        # slice and reaches the variable dense. A sparse gradient of the variable repeats its rows
+        # once per replica under MultiWorkerMirroredStrategy, and Adam squares each repeated row
+        # before summing (its second moment then differs from one process's by up to 0.02 after
+        # three steps: tests/test_multiworker.py).
+        x = self.input_norm(words) + ops.take(self.positions.embeddings[:length], index, axis=0)
         weights = ops.cast(mask, x.dtype)[..., None]
         # Real words attend to real words only; an all-[PAD] caption's rows are zeroed below.
         attention_mask = ops.logical_and(mask[:, :, None], mask[:, None, :])
