@@ -7,38 +7,19 @@ import onnxruntime
 import pytest
 import tensorflow as tf
 
-from tests.export.conftest import (
-    CAPTIONS,
-    IMAGE_SIZE,
-    MAX_LENGTH,
-    NOISE_DIM,
-    _export_all,
-    _save_run,
-)
+from tests.tiny_runs import MAX_LENGTH, NOISE_DIM, export_all, save_tiny_gan_run
 
 
 @pytest.fixture(scope="module")
 def transformer_run(tmp_path_factory):
-    from tfcmgen.config import TrainConfig
-    from tfcmgen.models import CrossModalGAN
-    from tfcmgen.text import Vocabulary
-
-    root = tmp_path_factory.mktemp("transformer-run")
-    vocabulary = Vocabulary.build(list(CAPTIONS) + ["a blue circle left of a red square"])
-    config = TrainConfig(out=str(root), image_size=IMAGE_SIZE, max_length=MAX_LENGTH,
-                         noise_dim=NOISE_DIM, base_width=4, embedding_dim=8,
-                         text_pooling="transformer")
-    model = CrossModalGAN(
-        vocabulary_size=len(vocabulary), max_length=MAX_LENGTH, image_size=IMAGE_SIZE,
-        embedding_dim=8, condition_dim=8, noise_dim=NOISE_DIM, generator_width=4,
-        discriminator_width=4, text_pooling="transformer",
-    )
-    return _save_run(root, config, vocabulary, model)
+    return save_tiny_gan_run(tmp_path_factory.mktemp("transformer-run"),
+                             extra_captions=["a blue circle left of a red square"],
+                             text_pooling="transformer")
 
 
 @pytest.fixture(scope="module")
 def transformer_export(transformer_run, tmp_path_factory):
-    return _export_all(transformer_run, tmp_path_factory, "transformer")
+    return export_all(transformer_run.path, tmp_path_factory, "transformer")
 
 
 def test_onnxruntime_and_savedmodel_match_keras(transformer_run, transformer_export):

@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 
 # The tiny models of conftest.py.
-CAPTIONS = ("a red circle", "a small blue square on the left", "A GREEN triangle, top right!")
-MAX_LENGTH, NOISE_DIM, IMAGE_SIZE = 6, 8, 32
+from tests.tiny_runs import CAPTIONS, IMAGE_SIZE, MAX_LENGTH, NOISE_DIM
 
 PREDICT = "/v1/models/tiny:predict"
 
