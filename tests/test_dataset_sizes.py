@@ -227,6 +227,9 @@ def test_a_run_on_a_tiny_folder_resolves_paces_and_resumes(folder, tmp_path, cap
     # Resumed with more epochs: a fresh resolution would pace 44 epochs every 3 (15 steps);
     # the run keeps its saved 10.
     assert resolve_for_dataset(config.replace(epochs=44), TRAIN_IMAGES).sample_every_steps == 15
+    printed, _ = _dry_run(capsys, "--config", _save(config.replace(epochs=44),
+                                                    tmp_path / "more.json"))
+    assert printed["sample_every_steps"] == 10  # --dry-run shows what the resumed run uses
     resumed = train(config.replace(epochs=44), verbose=0)
     saved = json.loads((out / "config.json").read_text(encoding="utf-8"))
     assert {name: saved[name] for name in RESOLVED_FIELDS} == sizes
