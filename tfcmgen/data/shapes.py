@@ -227,34 +227,58 @@ def render_shape(attrs: dict, image_size: int = 64, seed: int = 0) -> np.ndarray
     >>> target = render_shape({**attrs, "colour": "blue"}, 32, seed=3)  # same star, now blue
     """
     _check_attributes(attrs)
+    size = check_render_arguments(image_size, seed)
+    # Two independent streams: geometry draws never shift when the background changes.
+    image = _background(attrs["background"], size, np.random.default_rng([int(seed), 1]))
+    return draw_jittered_shape(
+        image, np.random.default_rng([int(seed), 0]), attrs["shape"], attrs["colour"],
+        POSITION_CENTRES[attrs["position"]], _RADIUS[attrs["size"]], _CENTRE_JITTER,
+    )
+
+
+def check_render_arguments(image_size, seed) -> int:
+    """The image side as an int; ValueError unless `image_size` is an int >= 16 and `seed` an
+    int >= 0 (the render functions' arguments)."""
     if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)) \
             or image_size < 16:
         raise ValueError(f"image_size must be an int >= 16; received {image_size!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be an int >= 0; received {seed!r}")
-    size = int(image_size)
-    # Two independent streams: geometry draws never shift when the background changes.
-    geometry = np.random.default_rng([int(seed), 0])
-    dx, dy = geometry.uniform(-_CENTRE_JITTER, _CENTRE_JITTER, 2) * size
-    scale = geometry.uniform(*_SCALE_JITTER)
-    angle = np.deg2rad(geometry.uniform(-_ANGLE_JITTER, _ANGLE_JITTER))
-    shade = geometry.uniform(*_SHADE_JITTER)
+    return int(image_size)
 
-    image = _background(attrs["background"], size, np.random.default_rng([int(seed), 1]))
-    fx, fy = POSITION_CENTRES[attrs["position"]]
-    centre = np.array([fx * size + dx, fy * size + dy])
-    radius = _RADIUS[attrs["size"]] * scale * size
-    colour = tuple(int(round(c * shade)) for c in COLOUR_RGB[attrs["colour"]])
-    draw_shape(image, attrs["shape"], colour, centre, radius, angle)
-    return image
+
+def draw_jittered_shape(image: np.ndarray, rng: np.random.Generator, shape: str, colour: str,
+                        centre, radius: float, centre_jitter: float) -> np.ndarray:
+    """Draws one shape onto `image` (uint8 `[S, S, 3]`, in place) with the render seed's jitter.
+
+    Four draws from `rng`, always the same ones whatever the attributes: the centre's shift
+    (up to `centre_jitter` of the side each way), the scale, the angle and the colour's shade.
+
+    Args:
+        image: `np.ndarray` uint8 `[S, S, 3]`, drawn on in place and returned.
+        rng: `np.random.Generator`. The render seed's geometry stream.
+        shape: one of `SHAPES`.
+        colour: one of `COLOURS`.
+        centre: (x, y). The nominal centre as fractions of the image side.
+        radius: float. The nominal radius as a fraction of the image side.
+        centre_jitter: float. The largest shift of the centre, as a fraction of the side.
+    """
+    size = image.shape[0]
+    dx, dy = rng.uniform(-centre_jitter, centre_jitter, 2) * size
+    scale = rng.uniform(*_SCALE_JITTER)
+    angle = np.deg2rad(rng.uniform(-_ANGLE_JITTER, _ANGLE_JITTER))
+    shade = rng.uniform(*_SHADE_JITTER)
+    fx, fy = centre
+    rgb = tuple(int(round(c * shade)) for c in COLOUR_RGB[colour])
+    return draw_shape(image, shape, rgb, (fx * size + dx, fy * size + dy), radius * scale * size,
+                      angle)
 
 
 def draw_shape(image: np.ndarray, shape: str, rgb, centre, radius: float,
                angle: float = 0.0) -> np.ndarray:
     """Draws one filled, anti-aliased shape onto `image` (uint8 `[S, S, 3]`, in place).
 
-    The drawing step of `render_shape`, for images with several shapes
-    (`tfcmgen.data.two_object_shapes`).
+    The drawing step of `draw_jittered_shape`, without the jitter.
 
     Args:
         image: `np.ndarray` uint8 `[S, S, 3]`, drawn on in place and returned.
@@ -366,7 +390,8 @@ def caption_for(attrs: dict) -> str:
     return f"a {attrs['size']} {attrs['colour']} {attrs['shape']} in the {attrs['position']}"
 
 
-def _check_held_out(held_out: Iterable[Sequence[str]]) -> tuple[tuple[str, str], ...]:
+def check_held_out(held_out: Iterable[Sequence[str]]) -> tuple[tuple[str, str], ...]:
+    """The distinct (colour, shape) pairs of `held_out`; ValueError naming any other item."""
     pairs = []
     for pair in held_out or ():
         if isinstance(pair, str) or len(pair) != 2 or pair[0] not in COLOURS \
@@ -377,6 +402,18 @@ def _check_held_out(held_out: Iterable[Sequence[str]]) -> tuple[tuple[str, str],
             )
         pairs.append((str(pair[0]), str(pair[1])))
     return tuple(dict.fromkeys(pairs))
+
+
+def check_load_arguments(num_images, seed, split) -> None:
+    """ValueError unless `num_images` is an int >= 1, `seed` an int >= 0 and `split` one of
+    `SPLITS` (the dataset loaders' arguments)."""
+    if isinstance(num_images, bool) or not isinstance(num_images, (int, np.integer)) \
+            or num_images < 1:
+        raise ValueError(f"num_images must be an int >= 1; received {num_images!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be an int >= 0; received {seed!r}")
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {list(SPLITS)}; received split={split!r}")
 
 
 def load_shapes(
@@ -412,14 +449,8 @@ def load_shapes(
     >>> sorted({(a["colour"], a["shape"]) for a in data.attributes}) <= sorted(DEFAULT_HELD_OUT)
     True
     """
-    if isinstance(num_images, bool) or not isinstance(num_images, (int, np.integer)) \
-            or num_images < 1:
-        raise ValueError(f"num_images must be an int >= 1; received {num_images!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be an int >= 0; received {seed!r}")
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {list(SPLITS)}; received split={split!r}")
-    held = _check_held_out(held_out)
+    check_load_arguments(num_images, seed, split)
+    held = check_held_out(held_out)
     all_pairs = [(c, s) for c in COLOURS for s in SHAPES]
     pairs = {
         "train": [p for p in all_pairs if p not in held],

@@ -1,12 +1,13 @@
 """The two-object shapes dataset (`shapes2`): two coloured shapes per image and a relation.
 
 Each image holds two shapes side by side (`"horizontal"` layout) or one above the other
-(`"vertical"`), drawn with the renderer of the built-in shapes (`shapes.draw_shape`). Object `a` is
-the left one (horizontal) or the top one (vertical), object `b` the other; the two always differ in
-both colour and shape, so exchanging their colours, their shapes or the objects themselves always
-describes another image. Captions name both objects and their relation in several phrasings
-(`PHRASINGS`); `"and"` names it only by word order ("a red circle and a blue square": the circle is
-on the left). Colour+shape pairs in `held_out` never appear, as either object, in split `"train"`.
+(`"vertical"`), drawn with the renderer of the built-in shapes (`shapes.draw_jittered_shape`).
+Object `a` is the left one (horizontal) or the top one (vertical), object `b` the other; the two
+always differ in both colour and shape, so exchanging their colours, their shapes or the objects
+themselves always describes another image. Captions name both objects and their relation in
+several phrasings (`PHRASINGS`); `"and"` names it only by word order ("a red circle and a blue
+square": the circle is on the left). Colour+shape pairs in `held_out` never appear, as either
+object, in split `"train"`.
 
 The ground truth is exact, so a judge can read each object from its own half of the image
 (`object_regions`), and the same attributes can be captioned in every phrasing.
@@ -34,12 +35,14 @@ from tfcmgen.data.captioned_images import CaptionedImages
 from tfcmgen.data.errors import DatasetError
 from tfcmgen.data.shapes import (
     BACKGROUND_RGB,
-    COLOUR_RGB,
     COLOURS,
     DEFAULT_HELD_OUT,
     SHAPES,
     SPLITS,
-    draw_shape,
+    check_held_out,
+    check_load_arguments,
+    check_render_arguments,
+    draw_jittered_shape,
 )
 
 LAYOUTS = ("horizontal", "vertical")
@@ -60,12 +63,10 @@ _CENTRES = {
     "vertical": ((0.5, 0.27), (0.5, 0.73)),
 }
 # Radius as a fraction of the side. The largest extent (a star point, 1.15 r) with the scale and
-# centre jitter stays inside the object's half: 0.27 + 0.02 + 1.15 * 0.15 * 1.07 = 0.475 < 0.5.
+# centre jitter (scale up to 1.07: `shapes.draw_jittered_shape`) stays inside the object's half:
+# 0.27 + 0.02 + 1.15 * 0.15 * 1.07 = 0.475 < 0.5.
 _RADIUS = 0.15
-_SCALE_JITTER = (0.93, 1.07)
 _CENTRE_JITTER = 0.02
-_ANGLE_JITTER = 10.0
-_SHADE_JITTER = (0.9, 1.0)
 
 
 def _check_attributes(attrs: dict) -> None:
@@ -95,22 +96,12 @@ def render_two_objects(attrs: dict, image_size: int = 64, seed: int = 0) -> np.n
         `np.ndarray` uint8 `[image_size, image_size, 3]`, RGB, on a black background.
     """
     _check_attributes(attrs)
-    if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)) \
-            or image_size < 16:
-        raise ValueError(f"image_size must be an int >= 16; received {image_size!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be an int >= 0; received {seed!r}")
-    size = int(image_size)
+    size = check_render_arguments(image_size, seed)
     rng = np.random.default_rng([int(seed), 2])
     image = np.broadcast_to(np.asarray(BACKGROUND_RGB["black"], np.uint8), (size, size, 3)).copy()
-    for key, (fx, fy) in zip("ab", _CENTRES[attrs["layout"]]):
-        dx, dy = rng.uniform(-_CENTRE_JITTER, _CENTRE_JITTER, 2) * size
-        radius = _RADIUS * rng.uniform(*_SCALE_JITTER) * size
-        angle = np.deg2rad(rng.uniform(-_ANGLE_JITTER, _ANGLE_JITTER))
-        shade = rng.uniform(*_SHADE_JITTER)
-        rgb = tuple(int(round(c * shade)) for c in COLOUR_RGB[attrs[f"colour_{key}"]])
-        draw_shape(image, attrs[f"shape_{key}"], rgb, (fx * size + dx, fy * size + dy), radius,
-                   angle)
+    for key, centre in zip("ab", _CENTRES[attrs["layout"]]):
+        draw_jittered_shape(image, rng, attrs[f"shape_{key}"], attrs[f"colour_{key}"], centre,
+                            _RADIUS, _CENTRE_JITTER)
     return image
 
 
@@ -169,17 +160,6 @@ def swap_colours(attrs: dict) -> dict:
     return {**attrs, "colour_a": attrs["colour_b"], "colour_b": attrs["colour_a"]}
 
 
-def _check_held_out(held_out) -> tuple[tuple[str, str], ...]:
-    pairs = []
-    for pair in held_out or ():
-        if isinstance(pair, str) or len(pair) != 2 or pair[0] not in COLOURS \
-                or pair[1] not in SHAPES:
-            raise ValueError("held_out must be (colour, shape) pairs with colour in "
-                             f"{list(COLOURS)} and shape in {list(SHAPES)}; received {pair!r}")
-        pairs.append((str(pair[0]), str(pair[1])))
-    return tuple(dict.fromkeys(pairs))
-
-
 def sample_attributes(n: int, rng: np.random.Generator, held_out=DEFAULT_HELD_OUT,
                       split: str = "train", layouts: Sequence[str] = LAYOUTS) -> list[dict]:
     """`n` attribute dicts: two objects differing in colour and in shape, layout uniform.
@@ -189,7 +169,7 @@ def sample_attributes(n: int, rng: np.random.Generator, held_out=DEFAULT_HELD_OU
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {list(SPLITS)}; received split={split!r}")
-    held = set(_check_held_out(held_out))
+    held = set(check_held_out(held_out))
     all_pairs = [(c, s) for c in COLOURS for s in SHAPES]
     seen = [p for p in all_pairs if p not in held]
     if split == "held_out" and not held:
@@ -240,13 +220,7 @@ def load_two_object_shapes(
         `CaptionedImages` with `images` uint8 `[N, S, S, 3]`, `attributes` (see
         `ATTRIBUTE_NAMES`) and `render_seeds`.
     """
-    if isinstance(num_images, bool) or not isinstance(num_images, (int, np.integer)) \
-            or num_images < 1:
-        raise ValueError(f"num_images must be an int >= 1; received {num_images!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be an int >= 0; received {seed!r}")
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {list(SPLITS)}; received split={split!r}")
+    check_load_arguments(num_images, seed, split)
     phrasings = tuple(phrasings)
     unknown = [p for p in phrasings if p not in PHRASINGS]
     if unknown or not phrasings:
