@@ -1,8 +1,8 @@
 """`AdversarialModel`: what `CrossModalGAN` and `TextImageEditor` share as two-player models.
 
 Two optimizers (one per player) built on their variables inside the strategy scope, loss-scale
-wrapping under `mixed_float16`, the compile config that lets `.keras` files restore both
-optimizers, and the argument checks both constructors use.
+wrapping under `mixed_float16`, the loss trackers, the compile config that lets `.keras` files
+restore both optimizers, and the arguments, checks and text encoders both constructors share.
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfcmgen import layers as tfcm_layers
 from tfcmgen import losses as tfcm_losses
 from tfcmgen import registry
-from tfcmgen.models.diff_augment import diff_augment
+from tfcmgen.models.diff_augment import check_policy, diff_augment
 from tfcmgen.models.generator import check_image_size, check_positive_int
 from tfcmgen.models.presets import PresetMixin
 
@@ -37,7 +38,8 @@ class AdversarialModel(PresetMixin, keras.Model):
     `d_optimizer` (discriminator side).
 
     Subclasses define `generator_variables`, `discriminator_variables`, the adversarial losses
-    they accept (`LOSSES`), and call `_compile_players` from their `compile`.
+    they accept (`LOSSES`), their loss trackers (`TRACKERS`), and call `_compile_players` from
+    their `compile`.
     """
 
     LOSSES = tuple(registry.LOSSES)
@@ -45,6 +47,9 @@ class AdversarialModel(PresetMixin, keras.Model):
     # rate, beta_1, beta_2), and the loss. Subclasses set what they train best with.
     AUTO_ADAM = (4e-4, 8e-4, 0.0, 0.99)
     AUTO_LOSS = "hinge"
+    # The loss trackers as (attribute, metric name): `compile` creates them as
+    # `keras.metrics.Mean` in this order and `metrics` lists them in it (those `_tracks`).
+    TRACKERS: tuple = ()
 
     def _set_text_arguments(self, vocabulary_size, max_length, image_size, embedding_dim,
                             embedding_matrix, text_pooling):
@@ -65,6 +70,36 @@ class AdversarialModel(PresetMixin, keras.Model):
         check_choice("text_pooling", text_pooling, tuple(registry.TEXT_POOLINGS))
         self.text_pooling = text_pooling
         return embedding_matrix
+
+    def _text_config(self) -> dict:
+        """The `get_config` entries of the arguments `_set_text_arguments` set."""
+        return {
+            "vocabulary_size": self.vocabulary_size,
+            "max_length": self.max_length,
+            "image_size": self.image_size,
+            "embedding_dim": self.embedding_dim,
+            # The initial word vectors live on in the saved weights; the config stays small.
+            "embedding_matrix": None,
+            "text_pooling": self.text_pooling,
+        }
+
+    def _text_encoder(self, embedding_matrix, name, **kwargs):
+        """A `TextEncoder` over the model's vocabulary and text pooling (`kwargs` passed on)."""
+        return tfcm_layers.TextEncoder(
+            vocabulary_size=self.vocabulary_size,
+            embedding_dim=self.embedding_dim,
+            embedding_matrix=embedding_matrix,
+            pooling=self.text_pooling,
+            name=name,
+            **kwargs,
+        )
+
+    def _set_randomness(self, diff_augment, seed):
+        """Checks and sets `diff_augment` and `seed`; creates `seed_generator`, the model's one
+        source of training randomness."""
+        self.diff_augment = check_policy(diff_augment)
+        self.seed = check_positive_int("seed", seed, minimum=0)
+        self.seed_generator = keras.random.SeedGenerator(self.seed, name="seed_generator")
 
     def fit(self, x=None, *args, **kwargs):
         self._check_batch_size(x)
@@ -92,7 +127,8 @@ class AdversarialModel(PresetMixin, keras.Model):
         return keras.optimizers.Adam(rate, beta_1=beta_1, beta_2=beta_2, name=f"{player}_adam")
 
     def _compile_players(self, g_optimizer, d_optimizer, loss, **kwargs):
-        """Checks and stores the two optimizers and the loss; builds the optimizers now.
+        """Checks and stores the two optimizers and the loss; builds the optimizers now; creates
+        the loss trackers (`TRACKERS`).
 
         `"auto"` optimizers are Adam with `AUTO_ADAM`'s settings, the `"auto"` loss `AUTO_LOSS`.
         Sets `g_optimizer`, `d_optimizer`, `loss_name`, `g_loss_fn`, `d_loss_fn`.
@@ -131,6 +167,18 @@ class AdversarialModel(PresetMixin, keras.Model):
         with self.distribute_strategy.scope():
             self.g_optimizer.build(self.generator_variables)
             self.d_optimizer.build(self.discriminator_variables)
+        for attribute, name in self.TRACKERS:
+            setattr(self, attribute, keras.metrics.Mean(name=name))
+
+    def _tracks(self, attribute) -> bool:
+        """Whether `metrics` lists the tracker `attribute` of `TRACKERS`. Defaults to all."""
+        return True
+
+    @property
+    def metrics(self):
+        trackers = (getattr(self, attribute, None) for attribute, _ in self.TRACKERS
+                    if self._tracks(attribute))
+        return [t for t in trackers if t is not None]
 
     def get_compile_config(self):
         if getattr(self, "g_optimizer", None) is None:

@@ -10,7 +10,6 @@ import tensorflow as tf
 from tfcmgen import layers as tfcm_layers
 from tfcmgen import registry
 from tfcmgen.models.adversarial_model import AdversarialModel, check_choice, check_weight
-from tfcmgen.models.diff_augment import check_policy
 from tfcmgen.models.discriminator import Discriminator
 from tfcmgen.models.gan_training import GANTrainingSteps
 from tfcmgen.models.generator import Generator, check_positive_int
@@ -140,6 +139,16 @@ class CrossModalGAN(GANTrainingSteps, AdversarialModel):
 
     AUTO_ADAM = (4e-4, 8e-4, 0.0, 0.99)
     AUTO_LOSS = "hinge"
+    TRACKERS = (
+        ("d_loss_tracker", "d_loss"),
+        ("g_loss_tracker", "g_loss"),
+        ("kl_tracker", "kl"),
+        ("d_real_tracker", "d_real"),
+        ("d_fake_tracker", "d_fake"),
+        ("penalty_tracker", "gp"),
+        ("contrastive_tracker", "contrastive"),
+        ("diversity_tracker", "diversity"),
+    )
     # DF-GAN's MA-GP exponent p in k * E[||grad||^p].
     MA_GP_EXPONENT = 6.0
     # XMC-GAN's embedding width and softmax temperature for the contrastive loss.
@@ -204,18 +213,11 @@ class CrossModalGAN(GANTrainingSteps, AdversarialModel):
         if ema_decay >= 1.0:
             raise ValueError(f"ema_decay must be in [0, 1); received ema_decay={ema_decay}")
         self.ema_decay = ema_decay
-        self.diff_augment = check_policy(diff_augment)
-        self.seed = check_positive_int("seed", seed, minimum=0)
-        self.seed_generator = keras.random.SeedGenerator(self.seed, name="seed_generator")
+        self._set_randomness(diff_augment, seed)
 
-        self.text_encoder = tfcm_layers.TextEncoder(
-            vocabulary_size=self.vocabulary_size,
-            embedding_dim=self.embedding_dim,
-            embedding_matrix=embedding_matrix,
-            trainable_embeddings=self.trainable_embeddings,
-            pooling=self.text_pooling,
+        self.text_encoder = self._text_encoder(
+            embedding_matrix, "text_encoder", trainable_embeddings=self.trainable_embeddings,
             mask_unknown=self.mask_unknown,
-            name="text_encoder",
         )
         self.discriminator = Discriminator(
             image_size=self.image_size,
@@ -397,29 +399,15 @@ class CrossModalGAN(GANTrainingSteps, AdversarialModel):
         """
         self._compile_players(g_optimizer, d_optimizer, loss, **kwargs)
 
-        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
-        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
-        self.kl_tracker = keras.metrics.Mean(name="kl")
-        self.d_real_tracker = keras.metrics.Mean(name="d_real")
-        self.d_fake_tracker = keras.metrics.Mean(name="d_fake")
-        self.penalty_tracker = keras.metrics.Mean(name="gp")
-        self.contrastive_tracker = keras.metrics.Mean(name="contrastive")
-        self.diversity_tracker = keras.metrics.Mean(name="diversity")
-
-    @property
-    def metrics(self):
-        trackers = [
-            getattr(self, name, None)
-            for name in ("d_loss_tracker", "g_loss_tracker", "kl_tracker", "d_real_tracker",
-                         "d_fake_tracker")
-        ]
-        if self._penalty_weight() > 0:
-            trackers.append(getattr(self, "penalty_tracker", None))
-        if self.contrastive_weight > 0:
-            trackers.append(getattr(self, "contrastive_tracker", None))
-        if self.diversity_weight > 0:
-            trackers.append(getattr(self, "diversity_tracker", None))
-        return [t for t in trackers if t is not None]
+    def _tracks(self, attribute) -> bool:
+        # The optional terms' trackers only where their weight is on.
+        if attribute == "penalty_tracker":
+            return self._penalty_weight() > 0
+        if attribute == "contrastive_tracker":
+            return self.contrastive_weight > 0
+        if attribute == "diversity_tracker":
+            return self.diversity_weight > 0
+        return True
 
     # ----------------------------------------------------------------------------------------
     # Serialization
@@ -427,16 +415,10 @@ class CrossModalGAN(GANTrainingSteps, AdversarialModel):
 
     def get_config(self):
         config = super().get_config()
+        config.update(self._text_config())
         config.update(
             {
-                "vocabulary_size": self.vocabulary_size,
-                "max_length": self.max_length,
-                "image_size": self.image_size,
-                "embedding_dim": self.embedding_dim,
-                # The initial word vectors live on in the saved weights; the config stays small.
-                "embedding_matrix": None,
                 "trainable_embeddings": self.trainable_embeddings,
-                "text_pooling": self.text_pooling,
                 "mask_unknown": self.mask_unknown,
                 "condition_dim": self.condition_dim,
                 "noise_dim": self.noise_dim,

@@ -11,7 +11,6 @@ from keras import ops
 from tfcmgen import layers as tfcm_layers
 from tfcmgen import registry
 from tfcmgen.models.adversarial_model import AdversarialModel, check_choice, check_weight
-from tfcmgen.models.diff_augment import check_policy
 from tfcmgen.models.discriminator import Discriminator
 from tfcmgen.models.edit_blocks import OUTPUTS, PIXEL_LOSSES, FusedResidualBlock, UpsamplingBlock
 from tfcmgen.models.edit_training import EditTrainingSteps
@@ -141,6 +140,15 @@ class TextImageEditor(EditTrainingSteps, AdversarialModel):
     # learning rates than the GAN.
     AUTO_ADAM = (1e-3, 2e-3, 0.5, 0.999)
     AUTO_LOSS = "hinge"
+    TRACKERS = (
+        ("g_loss_tracker", "g_loss"),
+        ("d_loss_tracker", "d_loss"),
+        ("reconstruction_tracker", "reconstruction"),
+        ("paired_tracker", "paired"),
+        ("content_tracker", "content"),
+        ("d_real_tracker", "d_real"),
+        ("d_fake_tracker", "d_fake"),
+    )
 
     def __init__(
         self,
@@ -200,18 +208,10 @@ class TextImageEditor(EditTrainingSteps, AdversarialModel):
         self.content_weight = check_weight("content_weight", content_weight)
         self.adversarial_weight = check_weight("adversarial_weight", adversarial_weight)
         self.gp_weight = check_weight("gp_weight", gp_weight)
-        self.diff_augment = check_policy(diff_augment)
-        self.seed = check_positive_int("seed", seed, minimum=0)
-        self.seed_generator = keras.random.SeedGenerator(self.seed, name="seed_generator")
+        self._set_randomness(diff_augment, seed)
 
         # ---- Editor (generator) ----
-        self.text_encoder = tfcm_layers.TextEncoder(
-            vocabulary_size=self.vocabulary_size,
-            embedding_dim=self.embedding_dim,
-            embedding_matrix=embedding_matrix,
-            pooling=self.text_pooling,
-            name="text_encoder",
-        )
+        self.text_encoder = self._text_encoder(embedding_matrix, "text_encoder")
         self.encoder = tfcm_layers.VGG16FeatureExtractor(
             self.encoder_layer,
             weights=encoder_weights,
@@ -240,12 +240,8 @@ class TextImageEditor(EditTrainingSteps, AdversarialModel):
         self.output_head = OUTPUTS[output_mode](name=f"{output_mode}_output")
 
         # ---- Matching-aware discriminator, with its own text encoder ----
-        self.discriminator_text_encoder = tfcm_layers.TextEncoder(
-            vocabulary_size=self.vocabulary_size,
-            embedding_dim=self.embedding_dim,
-            embedding_matrix=embedding_matrix,
-            pooling=self.text_pooling,
-            name="discriminator_text_encoder",
+        self.discriminator_text_encoder = self._text_encoder(
+            embedding_matrix, "discriminator_text_encoder"
         )
         self.discriminator = Discriminator(
             image_size=self.image_size,
@@ -356,37 +352,18 @@ class TextImageEditor(EditTrainingSteps, AdversarialModel):
         """
         self._compile_players(g_optimizer, d_optimizer, loss, **kwargs)
 
-        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
-        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
-        self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction")
-        self.paired_tracker = keras.metrics.Mean(name="paired")
-        self.content_tracker = keras.metrics.Mean(name="content")
-        self.d_real_tracker = keras.metrics.Mean(name="d_real")
-        self.d_fake_tracker = keras.metrics.Mean(name="d_fake")
-
-    @property
-    def metrics(self):
-        names = ("g_loss_tracker", "d_loss_tracker", "reconstruction_tracker", "paired_tracker",
-                 "content_tracker", "d_real_tracker", "d_fake_tracker")
-        return [t for t in (getattr(self, name, None) for name in names) if t is not None]
-
     # ----------------------------------------------------------------------------------------
     # Serialization
     # ----------------------------------------------------------------------------------------
 
     def get_config(self):
         config = super().get_config()
+        config.update(self._text_config())
         config.update(
             {
-                "vocabulary_size": self.vocabulary_size,
-                "max_length": self.max_length,
-                "image_size": self.image_size,
-                "embedding_dim": self.embedding_dim,
-                # The initial word vectors and VGG weights live on in the saved weights.
-                "embedding_matrix": None,
-                "text_pooling": self.text_pooling,
                 "fusion": self.fusion,
                 "encoder_layer": self.encoder_layer,
+                # The initial VGG weights live on in the saved weights.
                 "encoder_weights": None,
                 "encoder_trainable": self.encoder_trainable,
                 "width": self.width,
