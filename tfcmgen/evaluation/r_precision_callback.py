@@ -29,7 +29,7 @@ from tfcmgen.evaluation.r_precision import (
     NUM_CANDIDATES,
     caption_key,
     draw_mismatches,
-    r_precision_hits,
+    r_precision,
 )
 
 logger = logging.getLogger(__name__)
@@ -83,13 +83,11 @@ class RPrecisionCallback(keras.callbacks.Callback):
         self.best_path = best_path
         self.log_dir = log_dir
         keys = [caption_key(c) for c in captions]
-        mismatches = draw_mismatches(keys, list(pool_keys), NUM_CANDIDATES - 1, seed=seed,
-                                     equivalents=equivalents)
-        pool = matcher.embed_texts(list(pool_keys))
-        # [N, 100, D]: each caption's own embedding first, then its mismatches.
-        self._candidates = np.concatenate(
-            [matcher.embed_texts(captions)[:, None, :], pool[mismatches]], axis=1
-        )
+        # Drawn and embedded once: every scored epoch ranks against the same candidates.
+        self._mismatches = draw_mismatches(keys, list(pool_keys), NUM_CANDIDATES - 1, seed=seed,
+                                           equivalents=equivalents)
+        self._pool_embeddings = matcher.embed_texts(list(pool_keys))
+        self._caption_embeddings = matcher.embed_texts(captions)
         self.best = -np.inf
         self._writer = None
 
@@ -98,11 +96,11 @@ class RPrecisionCallback(keras.callbacks.Callback):
         return os.path.splitext(self.best_path)[0] + ".json"
 
     def score(self, model) -> float:
-        """R-precision (top-1 of 100) of the model's images for the fixed captions."""
+        """R-precision (top-1 of 100) of the model's images for the fixed captions, as
+        `tfcmgen evaluate` computes it (`r_precision`, one fold)."""
         images = np.asarray(model.generate(self.token_ids, seed=self.seed))
-        embeddings = self.matcher.embed_images(images)
-        similarity = np.einsum("nd,ncd->nc", embeddings, self._candidates)
-        return float(r_precision_hits(similarity).mean())
+        return r_precision(self.matcher.embed_images(images), self._caption_embeddings,
+                           self._pool_embeddings, self._mismatches, repeats=1)["mean"]
 
     def on_train_begin(self, logs=None):
         # A resumed run compares against the best of its earlier part.
