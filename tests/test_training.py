@@ -148,3 +148,27 @@ def test_demo_trains_and_draws_the_held_out_captions(tmp_path):
     grid = cv2.imread(path)
     assert grid is not None and grid.shape[0] > 32 * len(captions) and grid.shape[1] >= 2 * 32
 
+
+
+@pytest.mark.parametrize("flags, expected", [
+    ("fpu avx2 avx512f avx512_bf16 fma", "mixed_bfloat16"),
+    ("fpu avx2 amx_bf16 amx_tile", "mixed_bfloat16"),
+    ("fpu avx2 avx512f fma", "float32"),
+])
+def test_demo_trains_in_bfloat16_only_where_the_cpu_has_it(tmp_path, flags, expected):
+    from tfcmgen.demo import fast_precision
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: x\nflags\t\t: {flags}\n")
+    assert fast_precision(str(cpuinfo)) == expected
+    assert fast_precision(str(tmp_path / "missing")) == "float32"
+
+
+def test_demo_dry_run_shows_the_precision_it_chose(capsys):
+    from tfcmgen.cli import main
+    from tfcmgen.demo import fast_precision
+
+    assert main(["demo", "--dry-run"]) == 0
+    assert f'"precision": "{fast_precision()}"' in capsys.readouterr().out
+    assert main(["demo", "--dry-run", "--precision", "float32"]) == 0
+    assert '"precision": "float32"' in capsys.readouterr().out
