@@ -170,7 +170,7 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_demo(args) -> int:
-    from tfcmgen.demo import fast_precision
+    from tfcmgen.demo import DEMO_EMA_DECAY, fast_precision
 
     config = _train_config(
         args,
@@ -179,6 +179,7 @@ def _cmd_demo(args) -> int:
         image_size=64,
         num_images=4000,
         precision=fast_precision(),
+        model_options={"ema_decay": DEMO_EMA_DECAY},
     )
     if args.dry_run:
         _print_resolved(config)
