@@ -28,6 +28,7 @@ def run_layer_test(
     expected_num_non_trainable_weights=None,
     run_training_check=True,
     run_saving_check=True,
+    held_constant=(),
     atol=1e-6,
     rtol=1e-6,
     tmp_dir=None,
@@ -41,7 +42,8 @@ def run_layer_test(
     3. Eager call on `input_data` with a fresh layer: exact shapes, dtypes, finite values.
     4. Graph mode: a `tf.function` call in training mode gives the expected shapes, finite values.
     5. Training (if `run_training_check`): two `fit` steps of a model around a fresh layer with an
-       MSE loss on every output; every trainable variable must change.
+       MSE loss on every output; every trainable variable must change, except those the layer
+       holds constant on purpose (`held_constant`), which must not.
     6. Saving (if `run_saving_check`): a model around the layer saved as `.keras` and loaded with
        `keras.saving.load_model` without custom_objects gives the same inference outputs.
 
@@ -56,6 +58,8 @@ def run_layer_test(
         expected_num_non_trainable_weights: int or None. Checked on the built layer when given.
         run_training_check: bool. Set False for layers without trainable weights.
         run_saving_check: bool. Set False only with a reason.
+        held_constant: tuple of str. Endings of variable paths that the layer keeps at their
+            value on purpose (e.g. by a constraint); checked unchanged after training.
         atol, rtol: float. Tolerances for the saved-and-loaded outputs.
         tmp_dir: path or None. Where the `.keras` file goes; a temporary directory if None.
     """
@@ -158,7 +162,11 @@ def run_layer_test(
             for variable, value in zip(training_layer.trainable_weights, before)
             if np.array_equal(variable.numpy(), value)
         ]
-        assert not unchanged, f"trainable variables did not change in fit: {unchanged}"
+        constant = [p for p in (v.path for v in training_layer.trainable_weights)
+                    if p.endswith(tuple(held_constant))] if held_constant else []
+        assert sorted(unchanged) == sorted(constant), (
+            f"trainable variables that did not change in fit: {unchanged}; held constant on "
+            f"purpose: {constant}")
 
     # 6. Save in a model as .keras and load back without custom_objects.
     if run_saving_check:

@@ -9,8 +9,12 @@ update is the learning rate times the gradient, so a float16 gradient still mult
 scale (2**15) or one scaled down twice is off by a factor of ~3e4. Tolerances, as the relative L2
 distance between the two updates: 0.05 for float16 (measured 0.018), 0.25 for bfloat16 (measured
 0.085; it has 8 bits of mantissa, float16 has 11). Adam would hide a wrong scale: its step does not
-depend on the gradient's size.
+depend on the gradient's size. The step's logged losses: within 0.01 of float32's for float16 and
+0.02 for bfloat16 (measured up to 0.0101 in a full test run, where the model's random initial
+weights depend on what ran before).
 """
+
+LOG_TOLERANCE = {"mixed_float16": 0.01, "mixed_bfloat16": 0.02}
 
 import json
 
@@ -139,7 +143,7 @@ def test_mixed_precision_step_matches_float32(float32_update, policy, tolerance)
     distance = np.linalg.norm(update - expected) / np.linalg.norm(expected)
     assert distance < tolerance, distance
     for name, value in expected_logs.items():
-        assert abs(logs[name] - value) < 0.01, name
+        assert abs(logs[name] - value) < LOG_TOLERANCE[policy], name
     if policy == "mixed_float16":
         # The step was taken, not skipped for an overflow (which would halve the scale).
         assert float(gan.g_optimizer.dynamic_scale.numpy()) == 2.0**15

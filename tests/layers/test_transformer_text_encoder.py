@@ -1,5 +1,6 @@
 """The "transformer" pooling of TextEncoder: order and binding kept, padding and [PAD] ignored."""
 
+import keras
 import numpy as np
 import pytest
 
@@ -18,7 +19,9 @@ def test_transformer_pooling_passes_layer_test(layer_test, output_dim):
                   output_dim=output_dim)
     layer_test(TextEncoder, kwargs, TOKEN_IDS,
                expected_output_shape=[(3, output_dim or 4), (3, 4, 4)],
-               expected_output_dtype="float32")
+               expected_output_dtype="float32",
+               # The attention's key bias: its gradient is rounding noise (_TransformerPooling).
+               held_constant=("/key/bias",))
     encoder = TextEncoder(**kwargs)
     assert (encoder.sentence_dim, encoder.word_dim) == (output_dim or 4, 4)
 
@@ -44,6 +47,9 @@ def test_swapped_attributes_give_another_sentence_unlike_the_mean():
     swapped = np.array([[5, 3, 4, 2, 6]], "int32")
     mean = TextEncoder(10, 8, embedding_matrix=_matrix(dim=8), pooling="mean")
     np.testing.assert_allclose(mean(caption)[0], mean(swapped)[0], atol=1e-6)
+    # Seeded: the untrained encoder's random positions and attention set the size of the
+    # difference (0.14-0.35 of the sentence's norm over seeds 0-11; 0.08 was seen unseeded).
+    keras.utils.set_random_seed(0)
     encoder = TextEncoder(10, 8, embedding_matrix=_matrix(dim=8), pooling="transformer")
     a, b = np.asarray(encoder(caption)[0]), np.asarray(encoder(swapped)[0])
     assert np.linalg.norm(a - b) > 0.1 * np.linalg.norm(a)
