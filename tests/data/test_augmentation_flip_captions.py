@@ -113,3 +113,23 @@ def test_auto_has_no_flip_at_all_when_every_caption_is_order_only():
     assert "flip" not in decision.augment and decision.flip_accuracy is None
     text = str(decision)
     assert "no flip at all" in text and "(0%)" in text
+
+
+def test_the_kinds_are_learnt_once_per_caption_set(monkeypatch):
+    # Training asks twice (the "auto" decision, then make_dataset); learning the kinds takes
+    # seconds on 100,000 captions.
+    import tfcmgen.data.augmentation as augmentation
+
+    calls = []
+    learn = augmentation.word_classes
+    monkeypatch.setattr(augmentation, "word_classes",
+                        lambda *args, **kwargs: calls.append(1) or learn(*args, **kwargs))
+    augmentation._flippable_with_learnt_kinds.cache_clear()
+    captions = [*CAPTIONS, "a green square and a red star"]
+    first = flippable_captions(captions)
+    first[:] = False  # the caller's copy: the cached flags stay as they were
+    second = flippable_captions(list(captions))
+    assert len(calls) == 1
+    assert dict(zip(CAPTIONS, second.tolist())) == CAPTIONS
+    flippable_captions(captions[:-1])
+    assert len(calls) == 2

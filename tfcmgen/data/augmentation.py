@@ -22,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -130,7 +131,20 @@ def flippable_captions(captions, classes: dict[str, int] | None = None) -> np.nd
     """
     captions = list(captions)
     if classes is None:
-        classes = word_classes(captions, max_document_frequency=1.0)
+        # A copy: the cached array is shared by every call with these captions.
+        return _flippable_with_learnt_kinds(tuple(captions)).copy()
+    return _flippable(captions, classes)
+
+
+@functools.lru_cache(maxsize=2)
+def _flippable_with_learnt_kinds(captions: tuple) -> np.ndarray:
+    """`flippable_captions` with kinds learnt from `captions`, computed once per caption set:
+    training asks twice for the same captions (`decide_augmentation`, then `make_dataset`), and
+    learning the kinds takes seconds on 100,000 captions."""
+    return _flippable(list(captions), word_classes(captions, max_document_frequency=1.0))
+
+
+def _flippable(captions: list, classes: dict[str, int]) -> np.ndarray:
     known: dict[str, bool] = {}
     flags = np.empty(len(captions), bool)
     for row, caption in enumerate(captions):
